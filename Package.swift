@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Upshift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "upshift", targets: ["upshift"]),
+        .library(name: "Kafka", targets: ["Kafka"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        .executableTarget(
+            name: "upshift",
+            dependencies: [
+                "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "KafkaThroughput",
+            dependencies: ["Kafka"],
+            path: "Benchmarks/KafkaThroughput"
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,185 @@
+import CRdKafka
+import Synchronization
+
+/// The outcome of one produced record: where it was written, or why it was not.
+public struct DeliveryReport: Sendable, Hashable {
+    /// The id ``KafkaProducer/send(_:)`` returned for the record.
+    public var id: UInt64
+    public var topic: String
+    public var result: Result<Delivered, KafkaError>
+
+    public struct Delivered: Sendable, Hashable {
+        public var partition: Int32
+        public var offset: Int64
+    }
+}
+
+/// A Kafka producer, idempotent unless configured otherwise, and transactional when
+/// ``KafkaConfiguration/transactionalID`` is set (see `KafkaProducer+Transactions`).
+///
+/// Threading: safe to use from any thread. ``send(_:)`` returns once librdkafka has the record,
+/// blocking only while its local queue is full; ``deliveries(timeout:)``, ``flush(timeout:)`` and the
+/// transaction calls block the calling thread, so call them from a ``KafkaThread`` or a thread of
+/// your own. Delivery reports are collected while those calls run and handed back by them: every
+/// record sent gets exactly one report, and none is dropped.
+public final class KafkaProducer: Sendable {
+    let client: NativeClient
+    private let topics = Mutex<[String: OpaquePointer]>([:])
+    private let nextID = Atomic<UInt64>(1)
+
+    /// - Throws: ``KafkaError`` with librdkafka's message when a property is unknown or invalid
+    ///   (for example a `transactional.id` with idempotence turned off).
+    public init(configuration: KafkaConfiguration, events: ClientEvents = ClientEvents()) throws(KafkaError) {
+        client = try NativeClient(configuration, role: .producer, context: ClientContext(events: events)) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+                KafkaProducer.collect(message!, into: ClientContext.from(opaque))
+            }
+        }
+    }
+
+    deinit {
+        topics.withLock { topics in
+            for handle in topics.values { rd_kafka_topic_destroy(handle) }
+        }
+    }
+
+    /// Hands a record to librdkafka and returns the id its ``DeliveryReport`` will carry.
+    ///
+    /// The record goes to its explicit partition, or to the partition librdkafka's partitioner
+    /// picks from the key (the same key always lands in the same partition).
+    ///
+    /// - Throws: ``KafkaError`` when librdkafka refuses the record outright: an unknown partition,
+    ///   a record over `message.max.bytes`, a fatal producer state, or a transaction in error.
+    @discardableResult
+    public func send(_ record: ProducerRecord) throws(KafkaError) -> UInt64 {
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let topic = topicHandle(record.topic)
+        let headers = nativeHeaders(record.headers)
+        while true {
+            let error = withProduceArguments(record, topic: topic, headers: headers, id: id) {
+                rd_kafka_produceva(client.handle, $0.baseAddress, $0.count)
+            }
+            guard let error else { return id }
+            let failure = KafkaError(consuming: error, operation: "produce to \(record.topic)")
+            guard failure.code == .queueFull else {
+                if let headers { rd_kafka_headers_destroy(headers) }
+                throw failure
+            }
+            rd_kafka_poll(client.handle, 10)
+        }
+    }
+
+    /// Serves delivery reports for up to `timeout` (returning early once any arrive) and hands
+    /// back every report collected since the last call.
+    public func deliveries(timeout: Duration = .zero) -> [DeliveryReport] {
+        rd_kafka_poll(client.handle, timeout.timeoutMilliseconds)
+        return takeDeliveries()
+    }
+
+    /// Waits until every record sent so far has its report, and hands back the reports.
+    ///
+    /// - Throws: ``KafkaError`` `timedOut` when records are still in flight after `timeout`;
+    ///   the reports collected so far stay available to the next call.
+    public func flush(timeout: Duration) throws(KafkaError) -> [DeliveryReport] {
+        try KafkaError.check(rd_kafka_flush(client.handle, timeout.timeoutMilliseconds), "flush producer")
+        return takeDeliveries()
+    }
+
+    /// Records handed to librdkafka that have no report yet (plus librdkafka's own pending requests).
+    public var inFlightCount: Int { Int(rd_kafka_outq_len(client.handle)) }
+
+    /// The fatal error that put this producer out of service (for example fencing), if one was raised.
+    public var fatalError: KafkaError? { client.fatalError }
+
+    func takeDeliveries() -> [DeliveryReport] {
+        client.context.deliveries.withLock { reports in
+            defer { reports = [] }
+            return reports
+        }
+    }
+
+    // MARK: librdkafka plumbing
+
+    private func topicHandle(_ name: String) -> OpaquePointer {
+        topics.withLock { topics in
+            if let handle = topics[name] { return handle }
+            let handle = rd_kafka_topic_new(client.handle, name, nil)!
+            topics[name] = handle
+            return handle
+        }
+    }
+
+    private func nativeHeaders(_ headers: [KafkaHeader]) -> OpaquePointer? {
+        guard !headers.isEmpty else { return nil }
+        let native = rd_kafka_headers_new(headers.count)!
+        for header in headers {
+            if let value = header.value {
+                value.withUnsafeBytes { bytes in
+                    _ = rd_kafka_header_add(native, header.key, -1, bytes.baseAddress, bytes.count)
+                }
+            } else {
+                rd_kafka_header_add(native, header.key, -1, nil, 0)
+            }
+        }
+        return native
+    }
+
+    private func withProduceArguments<Result>(
+        _ record: ProducerRecord,
+        topic: OpaquePointer,
+        headers: OpaquePointer?,
+        id: UInt64,
+        _ body: (UnsafeBufferPointer<rd_kafka_vu_t>) -> Result
+    ) -> Result {
+        withOptionalBytes(record.key) { key in
+            withOptionalBytes(record.value) { value in
+                var arguments: [rd_kafka_vu_t] = [
+                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_RKT, u: .init(rkt: topic)),
+                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_MSGFLAGS, u: .init(i: RD_KAFKA_MSG_F_COPY)),
+                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_OPAQUE, u: .init(ptr: UnsafeMutableRawPointer(bitPattern: UInt(id)))),
+                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_KEY, u: .init(mem: .init(ptr: key.base, size: key.count))),
+                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_VALUE, u: .init(mem: .init(ptr: value.base, size: value.count))),
+                ]
+                if let partition = record.partition {
+                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_PARTITION, u: .init(i32: partition)))
+                }
+                if let timestamp = record.timestamp {
+                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_TIMESTAMP, u: .init(i64: timestamp)))
+                }
+                if let headers {
+                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_HEADERS, u: .init(headers: headers)))
+                }
+                return arguments.withUnsafeBufferPointer(body)
+            }
+        }
+    }
+
+    private static func collect(_ message: UnsafePointer<rd_kafka_message_t>, into context: ClientContext) {
+        let m = message.pointee
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let result: Result<DeliveryReport.Delivered, KafkaError> =
+            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                .success(.init(partition: m.partition, offset: m.offset))
+            } else {
+                .failure(KafkaError(m.err, operation: "deliver to \(topic)[\(m.partition)]"))
+            }
+        let report = DeliveryReport(id: UInt64(UInt(bitPattern: m._private)), topic: topic, result: result)
+        context.deliveries.withLock { $0.append(report) }
+    }
+}
+
+/// A byte range for `rd_kafka_vu_t.mem`: a null pointer for a missing key or value.
+private struct RawBytes {
+    var base: UnsafeMutableRawPointer?
+    var count: Int
+}
+
+private func withOptionalBytes<Result>(_ bytes: [UInt8]?, _ body: (RawBytes) -> Result) -> Result {
+    guard let bytes else { return body(RawBytes(base: nil, count: 0)) }
+    return bytes.withUnsafeBytes { buffer in
+        body(RawBytes(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress ?? emptyBytes), count: buffer.count))
+    }
+}
+
+/// Where an empty (but present) key or value points, so that librdkafka does not take it for a null one.
+nonisolated(unsafe) private let emptyBytes = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
