@@ -4,7 +4,8 @@ import Synchronization
 /// A change of a group member's partitions, reported while the change is under way.
 public enum RebalanceEvent: Sendable, Hashable {
     /// These partitions are now assigned; records from them follow in later polls.
-    /// Under cooperative assignment these are only the partitions added.
+    /// Under cooperative assignment these are only the partitions added. A rebalance that
+    /// changes nothing for this member is not reported.
     case assigned([TopicPartition])
     /// These partitions are about to go. The handler runs before they are unassigned, so it can
     /// commit their offsets (or end a transaction) while it still owns them. `lost` is true when
@@ -50,7 +51,7 @@ public final class KafkaConsumer: Sendable {
     ) throws(KafkaError) {
         client.context.rebalanceHandler.withLock { $0 = handler }
         let list = NativePartitionList(topics.map { TopicPartition($0, RD_KAFKA_PARTITION_UA) })
-        try KafkaError.check(rd_kafka_subscribe(client.handle, list.pointer), "subscribe to \(topics)")
+        try KafkaError.check(list.withPointer { rd_kafka_subscribe(client.handle, $0) }, "subscribe to \(topics)")
     }
 
     /// Leaves the subscription; the current assignment is revoked through the rebalance handler.
@@ -60,8 +61,11 @@ public final class KafkaConsumer: Sendable {
 
     /// Reads exactly these partitions, without group management, from the given offsets
     /// (``KafkaOffset/beginning``, ``KafkaOffset/end``, ``KafkaOffset/stored`` or absolute).
+    ///
+    /// librdkafka still needs a ``KafkaConfiguration/groupID`` (it fails with `_UNKNOWN_GROUP`
+    /// otherwise), but no group is joined: it is used only for commits.
     public func assign(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
-        try KafkaError.check(rd_kafka_assign(client.handle, NativePartitionList(offsets).pointer), "assign \(offsets)")
+        try KafkaError.check(NativePartitionList(offsets).withPointer { rd_kafka_assign(client.handle, $0) }, "assign \(offsets)")
     }
 
     /// The partitions currently assigned, sorted.
@@ -130,27 +134,27 @@ public final class KafkaConsumer: Sendable {
     public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(10)) throws(KafkaError) {
         let list = NativePartitionList(offsets)
         try KafkaError.check(
-            rd_kafka_seek_partitions(client.handle, list.pointer, timeout.timeoutMilliseconds), "seek \(offsets)")
+            list.withPointer { rd_kafka_seek_partitions(client.handle, $0, timeout.timeoutMilliseconds) }, "seek \(offsets)")
         if let error = list.firstError(operation: "seek") { throw error }
     }
 
     /// Stops fetching from these partitions until ``resume(_:)``; the assignment is kept.
     public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
         let list = NativePartitionList(partitions)
-        try KafkaError.check(rd_kafka_pause_partitions(client.handle, list.pointer), "pause \(partitions)")
+        try KafkaError.check(list.withPointer { rd_kafka_pause_partitions(client.handle, $0) }, "pause \(partitions)")
         if let error = list.firstError(operation: "pause") { throw error }
     }
 
     public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
         let list = NativePartitionList(partitions)
-        try KafkaError.check(rd_kafka_resume_partitions(client.handle, list.pointer), "resume \(partitions)")
+        try KafkaError.check(list.withPointer { rd_kafka_resume_partitions(client.handle, $0) }, "resume \(partitions)")
         if let error = list.firstError(operation: "resume") { throw error }
     }
 
     /// The offset of the next record each partition will return (``KafkaOffset/invalid`` before the first).
     public func position(_ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartitionOffset] {
         let list = NativePartitionList(partitions)
-        try KafkaError.check(rd_kafka_position(client.handle, list.pointer), "read position")
+        try KafkaError.check(list.withPointer { rd_kafka_position(client.handle, $0) }, "read position")
         return list.offsets
     }
 
@@ -172,14 +176,15 @@ public final class KafkaConsumer: Sendable {
     /// Marks offsets to be committed by the next automatic or argument-less commit.
     public func store(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
         let list = NativePartitionList(offsets)
-        try KafkaError.check(rd_kafka_offsets_store(client.handle, list.pointer), "store offsets \(offsets)")
+        try KafkaError.check(list.withPointer { rd_kafka_offsets_store(client.handle, $0) }, "store offsets \(offsets)")
         if let error = list.firstError(operation: "store offset") { throw error }
     }
 
     /// Commits offsets and waits for the coordinator's answer; nil commits the stored offsets.
     public func commit(_ offsets: [TopicPartitionOffset]? = nil) throws(KafkaError) {
         let list = offsets.map { NativePartitionList($0) }
-        try KafkaError.check(rd_kafka_commit(client.handle, list?.pointer, 0), "commit offsets")
+        let err = list?.withPointer { rd_kafka_commit(client.handle, $0, 0) } ?? rd_kafka_commit(client.handle, nil, 0)
+        try KafkaError.check(err, "commit offsets")
         if let error = list?.firstError(operation: "commit offset") { throw error }
     }
 
@@ -193,14 +198,20 @@ public final class KafkaConsumer: Sendable {
         let box = Unmanaged.passRetained(CommitCompletion(completion)).toOpaque()
         let queue = rd_kafka_queue_get_consumer(client.handle)
         defer { rd_kafka_queue_destroy(queue) }
-        let err = rd_kafka_commit_queue(client.handle, list?.pointer, queue, { _, err, offsets, opaque in
+        let callback: @convention(c) (
+            OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+            UnsafeMutableRawPointer?
+        ) -> Void = { _, err, offsets, opaque in
             let completion = Unmanaged<CommitCompletion>.fromOpaque(opaque!).takeRetainedValue()
             if err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 completion.body(.failure(KafkaError(err, operation: "commit offsets")))
             } else {
                 completion.body(.success(offsets.map { NativePartitionList.offsets(in: $0) } ?? []))
             }
-        }, box)
+        }
+        let err =
+            list?.withPointer { rd_kafka_commit_queue(client.handle, $0, queue, callback, box) }
+            ?? rd_kafka_commit_queue(client.handle, nil, queue, callback, box)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             Unmanaged<CommitCompletion>.fromOpaque(box).release()
             completion(.failure(KafkaError(err, operation: "commit offsets")))
@@ -213,7 +224,7 @@ public final class KafkaConsumer: Sendable {
     {
         let list = NativePartitionList(partitions)
         try KafkaError.check(
-            rd_kafka_committed(client.handle, list.pointer, timeout.timeoutMilliseconds), "read committed offsets")
+            list.withPointer { rd_kafka_committed(client.handle, $0, timeout.timeoutMilliseconds) }, "read committed offsets")
         if let error = list.firstError(operation: "read committed offset") { throw error }
         return list.offsets
     }
@@ -255,9 +266,9 @@ public final class KafkaConsumer: Sendable {
             } else {
                 reportAssignError(rd_kafka_assign(handle, partitions), context)
             }
-            handler?(.assigned(changed))
+            if !changed.isEmpty { handler?(.assigned(changed)) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            handler?(.revoked(changed, lost: rd_kafka_assignment_lost(handle) != 0))
+            if !changed.isEmpty { handler?(.revoked(changed, lost: rd_kafka_assignment_lost(handle) != 0)) }
             if cooperative {
                 reportAssignError(rd_kafka_incremental_unassign(handle, partitions), context)
             } else {

@@ -87,6 +87,8 @@ extension KafkaError {
         public static let messageSizeTooLarge = Code(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
         public static let notEnoughReplicas = Code(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS)
         public static let producerFenced = Code(RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+        /// librdkafka's local code for a transactional producer fenced by a newer instance.
+        public static let fenced = Code(RD_KAFKA_RESP_ERR__FENCED)
         public static let invalidProducerEpoch = Code(RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
         public static let coordinatorNotAvailable = Code(RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE)
         public static let notCoordinator = Code(RD_KAFKA_RESP_ERR_NOT_COORDINATOR)
@@ -101,7 +103,7 @@ extension KafkaError {
                 .coordinatorNotAvailable, .notCoordinator, .concurrentTransactions,
                 .notEnoughReplicas:
                 .retriable
-            case .fatal, .producerFenced:
+            case .fatal, .producerFenced, .fenced:
                 .fatal
             default:
                 .permanent

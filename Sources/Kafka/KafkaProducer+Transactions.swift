@@ -26,7 +26,9 @@ extension KafkaProducer {
     ) throws(KafkaError) {
         let list = NativePartitionList(offsets)
         try KafkaError.check(
-            rd_kafka_send_offsets_to_transaction(client.handle, list.pointer, group.pointer, timeout.timeoutMilliseconds),
+            list.withPointer {
+                rd_kafka_send_offsets_to_transaction(client.handle, $0, group.pointer, timeout.timeoutMilliseconds)
+            },
             "send offsets to transaction")
     }
 

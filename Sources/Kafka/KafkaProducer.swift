@@ -11,6 +11,11 @@ public struct DeliveryReport: Sendable, Hashable {
     public struct Delivered: Sendable, Hashable {
         public var partition: Int32
         public var offset: Int64
+
+        public init(partition: Int32, offset: Int64) {
+            self.partition = partition
+            self.offset = offset
+        }
     }
 }
 

@@ -42,9 +42,10 @@ public final class KafkaThread: Sendable {
     public init(name: String = "kafka") {
         let jobs = self.jobs
         let thread = Thread {
+            // Named from inside: on Linux a name set before start() does not reach the OS thread.
+            Thread.current.name = name
             while let job = jobs.next() { job() }
         }
-        thread.name = name
         thread.start()
     }
 

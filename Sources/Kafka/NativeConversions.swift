@@ -1,8 +1,11 @@
 import CRdKafka
 
-/// An owned `rd_kafka_topic_partition_list_t`, destroyed when this value is.
+/// An owned `rd_kafka_topic_partition_list_t`, destroyed when this object is.
+///
+/// The pointer is reachable only inside ``withPointer(_:)``, which keeps the object alive for the
+/// duration of the C call; ARC may otherwise free it right after its last Swift use.
 final class NativePartitionList {
-    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    private let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
 
     init(_ offsets: some Collection<TopicPartitionOffset>) {
         pointer = rd_kafka_topic_partition_list_new(Int32(clamping: offsets.count))
@@ -24,11 +27,15 @@ final class NativePartitionList {
 
     deinit { rd_kafka_topic_partition_list_destroy(pointer) }
 
-    var offsets: [TopicPartitionOffset] { Self.offsets(in: pointer) }
+    func withPointer<Result>(_ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Result) -> Result {
+        withExtendedLifetime(self) { body(pointer) }
+    }
+
+    var offsets: [TopicPartitionOffset] { withPointer { Self.offsets(in: $0) } }
 
     /// The first per-partition error set by librdkafka, if any.
     func firstError(operation: String) -> KafkaError? {
-        let list = pointer.pointee
+        let list = withPointer { $0.pointee }
         for index in 0..<Int(list.cnt) where list.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
             let element = list.elems[index]
             let partition = TopicPartition(String(cString: element.topic), element.partition)

@@ -91,6 +91,11 @@ public struct KafkaTimestamp: Sendable, Hashable {
     public var kind: Kind
     /// Milliseconds since the Unix epoch.
     public var milliseconds: Int64
+
+    public init(kind: Kind, milliseconds: Int64) {
+        self.kind = kind
+        self.milliseconds = milliseconds
+    }
 }
 
 /// A record to produce.
