@@ -22,6 +22,7 @@ public enum RebalanceEvent: Sendable, Hashable {
 /// `poll` and `close`, on the thread that called them.
 public final class KafkaConsumer: Sendable {
     private let client: NativeClient
+    private let queue: NativeQueue
     private let closed = Mutex(false)
 
     /// Creates a consumer; it connects lazily, on the first subscribe or assign.
@@ -35,6 +36,7 @@ public final class KafkaConsumer: Sendable {
             }
         }
         rd_kafka_poll_set_consumer(client.handle)
+        queue = NativeQueue(consumerOf: client)
     }
 
     deinit {
@@ -100,24 +102,59 @@ public final class KafkaConsumer: Sendable {
         if let error = client.context.pendingError.withLock({ error in defer { error = nil }; return error }) {
             throw error
         }
+        guard maxRecords > 0, let first = rd_kafka_consumer_poll(client.handle, timeout.timeoutMilliseconds) else {
+            return []
+        }
+        var batch = MessageBatch(self)
+        batch.take(first)
+        // The rest of the batch: only what is already fetched, without waiting.
+        let chunk = min(maxRecords - 1, 1024)
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: max(chunk, 1)) {
+            messages in
+            var taken = 1
+            while taken < maxRecords {
+                let wanted = min(chunk, maxRecords - taken)
+                let count = queue.withPointer { rd_kafka_consume_batch_queue($0, 0, messages.baseAddress, wanted) }
+                guard count > 0 else { break }
+                for index in 0..<count { batch.take(messages[index]!) }
+                taken += count
+                if count < wanted { break }
+            }
+        }
+        return try batch.finish()
+    }
+
+    /// Records decoded from librdkafka's messages. No record is dropped for an error beside it:
+    /// the first error is thrown at once when the batch holds no record, and otherwise kept for
+    /// the next poll; any further one goes to the error handler.
+    private struct MessageBatch: ~Copyable {
+        let consumer: KafkaConsumer
         var decoder = RecordDecoder()
         var records: [ConsumerRecord] = []
-        var wait = timeout.timeoutMilliseconds
-        while records.count < maxRecords, let message = rd_kafka_consumer_poll(client.handle, wait) {
+        var firstError: KafkaError?
+
+        init(_ consumer: KafkaConsumer) { self.consumer = consumer }
+
+        mutating func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
             defer { rd_kafka_message_destroy(message) }
-            wait = 0
-            let err = message.pointee.err
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            switch message.pointee.err {
+            case RD_KAFKA_RESP_ERR_NO_ERROR:
                 records.append(decoder.record(from: message))
-                continue
+            case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+                break
+            default:
+                let error = consumer.consumerError(message)
+                if firstError == nil { firstError = error } else { consumer.client.context.report(error) }
             }
-            if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
-            let error = consumerError(message)
-            if records.isEmpty { throw error }
-            client.context.pendingError.withLock { $0 = error }
-            break
         }
-        return records
+
+        consuming func finish() throws(KafkaError) -> [ConsumerRecord] {
+            if let firstError {
+                if records.isEmpty { throw firstError }
+                consumer.client.context.pendingError.withLock { $0 = firstError }
+            }
+            return records
+        }
     }
 
     private func consumerError(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaError {
@@ -196,8 +233,6 @@ public final class KafkaConsumer: Sendable {
     ) {
         let list = offsets.map { NativePartitionList($0) }
         let box = Unmanaged.passRetained(CommitCompletion(completion)).toOpaque()
-        let queue = rd_kafka_queue_get_consumer(client.handle)
-        defer { rd_kafka_queue_destroy(queue) }
         let callback: @convention(c) (
             OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
             UnsafeMutableRawPointer?
@@ -209,9 +244,10 @@ public final class KafkaConsumer: Sendable {
                 completion.body(.success(offsets.map { NativePartitionList.offsets(in: $0) } ?? []))
             }
         }
-        let err =
+        let err = queue.withPointer { queue in
             list?.withPointer { rd_kafka_commit_queue(client.handle, $0, queue, callback, box) }
-            ?? rd_kafka_commit_queue(client.handle, nil, queue, callback, box)
+                ?? rd_kafka_commit_queue(client.handle, nil, queue, callback, box)
+        }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             Unmanaged<CommitCompletion>.fromOpaque(box).release()
             completion(.failure(KafkaError(err, operation: "commit offsets")))

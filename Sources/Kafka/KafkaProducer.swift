@@ -97,9 +97,9 @@ public final class KafkaProducer: Sendable {
     public var fatalError: KafkaError? { client.fatalError }
 
     func takeDeliveries() -> [DeliveryReport] {
-        client.context.deliveries.withLock { reports in
-            defer { reports = [] }
-            return reports
+        client.context.deliveries.withLock { deliveries in
+            defer { deliveries.reports = [] }
+            return deliveries.reports
         }
     }
 
@@ -129,6 +129,7 @@ public final class KafkaProducer: Sendable {
         return native
     }
 
+    /// The arguments of `rd_kafka_produceva`, on the stack: this runs once per record.
     private func withProduceArguments<Result>(
         _ record: ProducerRecord,
         topic: OpaquePointer,
@@ -138,38 +139,39 @@ public final class KafkaProducer: Sendable {
     ) -> Result {
         withOptionalBytes(record.key) { key in
             withOptionalBytes(record.value) { value in
-                var arguments: [rd_kafka_vu_t] = [
-                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_RKT, u: .init(rkt: topic)),
-                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_MSGFLAGS, u: .init(i: RD_KAFKA_MSG_F_COPY)),
-                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_OPAQUE, u: .init(ptr: UnsafeMutableRawPointer(bitPattern: UInt(id)))),
-                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_KEY, u: .init(mem: .init(ptr: key.base, size: key.count))),
-                    rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_VALUE, u: .init(mem: .init(ptr: value.base, size: value.count))),
-                ]
-                if let partition = record.partition {
-                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_PARTITION, u: .init(i32: partition)))
+                withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { arguments in
+                    var count = 0
+                    func add(_ type: rd_kafka_vtype_t, _ value: rd_kafka_vu_t.__Unnamed_union_u) {
+                        arguments.initializeElement(at: count, to: rd_kafka_vu_t(vtype: type, u: value))
+                        count += 1
+                    }
+                    add(RD_KAFKA_VTYPE_RKT, .init(rkt: topic))
+                    add(RD_KAFKA_VTYPE_MSGFLAGS, .init(i: RD_KAFKA_MSG_F_COPY))
+                    add(RD_KAFKA_VTYPE_OPAQUE, .init(ptr: UnsafeMutableRawPointer(bitPattern: UInt(id))))
+                    add(RD_KAFKA_VTYPE_KEY, .init(mem: .init(ptr: key.base, size: key.count)))
+                    add(RD_KAFKA_VTYPE_VALUE, .init(mem: .init(ptr: value.base, size: value.count)))
+                    if let partition = record.partition { add(RD_KAFKA_VTYPE_PARTITION, .init(i32: partition)) }
+                    if let timestamp = record.timestamp { add(RD_KAFKA_VTYPE_TIMESTAMP, .init(i64: timestamp)) }
+                    if let headers { add(RD_KAFKA_VTYPE_HEADERS, .init(headers: headers)) }
+                    return body(UnsafeBufferPointer(rebasing: arguments[..<count]))
                 }
-                if let timestamp = record.timestamp {
-                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_TIMESTAMP, u: .init(i64: timestamp)))
-                }
-                if let headers {
-                    arguments.append(rd_kafka_vu_t(vtype: RD_KAFKA_VTYPE_HEADERS, u: .init(headers: headers)))
-                }
-                return arguments.withUnsafeBufferPointer(body)
             }
         }
     }
 
     private static func collect(_ message: UnsafePointer<rd_kafka_message_t>, into context: ClientContext) {
         let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-        let result: Result<DeliveryReport.Delivered, KafkaError> =
-            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                .success(.init(partition: m.partition, offset: m.offset))
-            } else {
-                .failure(KafkaError(m.err, operation: "deliver to \(topic)[\(m.partition)]"))
-            }
-        let report = DeliveryReport(id: UInt64(UInt(bitPattern: m._private)), topic: topic, result: result)
-        context.deliveries.withLock { $0.append(report) }
+        context.deliveries.withLock { deliveries in
+            let topic = deliveries.topicName(m.rkt)
+            let result: Result<DeliveryReport.Delivered, KafkaError> =
+                if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    .success(.init(partition: m.partition, offset: m.offset))
+                } else {
+                    .failure(KafkaError(m.err, operation: "deliver to \(topic)[\(m.partition)]"))
+                }
+            deliveries.reports.append(
+                DeliveryReport(id: UInt64(UInt(bitPattern: m._private)), topic: topic, result: result))
+        }
     }
 }
 

@@ -79,7 +79,7 @@ public struct ClientEvents: Sendable {
 final class ClientContext: Sendable {
     let events: ClientEvents
     let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
-    let deliveries = Mutex<[DeliveryReport]>([])
+    let deliveries = Mutex(Deliveries())
     /// An error raised inside a callback, for the consumer's next poll to throw.
     let pendingError = Mutex<KafkaError?>(nil)
 
@@ -103,5 +103,37 @@ final class ClientContext: Sendable {
 
     func reportStatistics(_ json: String) {
         events.onStatistics?(json)
+    }
+}
+
+/// A client's consumer queue (`rd_kafka_queue_get_consumer`), released before its client.
+final class NativeQueue: @unchecked Sendable {
+    private let client: NativeClient
+    private let pointer: OpaquePointer
+
+    init(consumerOf client: NativeClient) {
+        self.client = client
+        self.pointer = rd_kafka_queue_get_consumer(client.handle)
+    }
+
+    deinit { rd_kafka_queue_destroy(pointer) }
+
+    func withPointer<Result>(_ body: (OpaquePointer) -> Result) -> Result {
+        withExtendedLifetime(self) { body(pointer) }
+    }
+}
+
+/// Delivery reports waiting to be handed back, with the topic names they share.
+struct Deliveries: @unchecked Sendable {
+    var reports: [DeliveryReport] = []
+    /// Keyed by librdkafka's topic handle, which lives as long as the producer.
+    private var topicNames: [OpaquePointer: String] = [:]
+
+    mutating func topicName(_ topic: OpaquePointer?) -> String {
+        guard let topic else { return "" }
+        if let name = topicNames[topic] { return name }
+        let name = String(cString: rd_kafka_topic_name(topic))
+        topicNames[topic] = name
+        return name
     }
 }
