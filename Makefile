@@ -1,0 +1,32 @@
+# Upshift: the two quick-start commands and their helpers.
+# Each target installs what it needs: librdkafka-dev (and kcat for the benchmark) come from apt-get
+# when pkg-config cannot find them.
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: test broker bench-kafka deps kcat
+
+## Run every test suite (Swift Testing) against the embedded Kafka broker.
+test: deps
+	swift build --build-tests
+	swift test --skip-build $(SWIFT_TEST_FLAGS)
+
+## Run the embedded broker in the foreground: make broker ARGS="--topic events:8"
+broker: deps
+	swift run upshift broker $(ARGS)
+
+## Produce and consume 1,000,000 records of 100 bytes with the Swift layer and with kcat.
+bench-kafka: deps kcat
+	swift build -c release --product KafkaThroughput
+	.build/release/KafkaThroughput
+
+deps:
+	@pkg-config --exists rdkafka || { \
+		echo "librdkafka-dev not found: installing it with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq librdkafka-dev pkg-config; }
+
+kcat:
+	@command -v kcat >/dev/null || { \
+		echo "kcat not found: installing it with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat; }
