@@ -29,7 +29,7 @@ public struct DeliveryReport: Sendable, Hashable {
 /// record sent gets exactly one report, and none is dropped.
 public final class KafkaProducer: Sendable {
     let client: NativeClient
-    private let topics = Mutex<[String: OpaquePointer]>([:])
+    private let topics = Mutex(TopicHandles())
     private let nextID = Atomic<UInt64>(1)
 
     /// - Throws: ``KafkaError`` with librdkafka's message when a property is unknown or invalid
@@ -43,9 +43,7 @@ public final class KafkaProducer: Sendable {
     }
 
     deinit {
-        topics.withLock { topics in
-            for handle in topics.values { rd_kafka_topic_destroy(handle) }
-        }
+        topics.withLock { $0.destroyAll() }
     }
 
     /// Hands a record to librdkafka and returns the id its ``DeliveryReport`` will carry.
@@ -106,12 +104,7 @@ public final class KafkaProducer: Sendable {
     // MARK: librdkafka plumbing
 
     private func topicHandle(_ name: String) -> OpaquePointer {
-        topics.withLock { topics in
-            if let handle = topics[name] { return handle }
-            let handle = rd_kafka_topic_new(client.handle, name, nil)!
-            topics[name] = handle
-            return handle
-        }
+        topics.withLock { $0.handle(for: name, in: client.handle) }
     }
 
     private func nativeHeaders(_ headers: [KafkaHeader]) -> OpaquePointer? {
@@ -172,6 +165,32 @@ public final class KafkaProducer: Sendable {
             deliveries.reports.append(
                 DeliveryReport(id: UInt64(UInt(bitPattern: m._private)), topic: topic, result: result))
         }
+    }
+}
+
+/// librdkafka topic handles by name, created on first use and kept for the producer's life.
+/// The last one used is checked first: producers mostly write one topic many times in a row.
+private struct TopicHandles: @unchecked Sendable {
+    private var byName: [String: OpaquePointer] = [:]
+    private var last: (name: String, handle: OpaquePointer)?
+
+    mutating func handle(for name: String, in client: OpaquePointer) -> OpaquePointer {
+        if let last, last.name == name { return last.handle }
+        let handle =
+            byName[name]
+            ?? {
+                let handle = rd_kafka_topic_new(client, name, nil)!
+                byName[name] = handle
+                return handle
+            }()
+        last = (name, handle)
+        return handle
+    }
+
+    mutating func destroyAll() {
+        for handle in byName.values { rd_kafka_topic_destroy(handle) }
+        byName = [:]
+        last = nil
     }
 }
 

@@ -128,12 +128,14 @@ struct Deliveries: @unchecked Sendable {
     var reports: [DeliveryReport] = []
     /// Keyed by librdkafka's topic handle, which lives as long as the producer.
     private var topicNames: [OpaquePointer: String] = [:]
+    private var last: (topic: OpaquePointer, name: String)?
 
     mutating func topicName(_ topic: OpaquePointer?) -> String {
         guard let topic else { return "" }
-        if let name = topicNames[topic] { return name }
-        let name = String(cString: rd_kafka_topic_name(topic))
+        if let last, last.topic == topic { return last.name }
+        let name = topicNames[topic] ?? String(cString: rd_kafka_topic_name(topic))
         topicNames[topic] = name
+        last = (topic, name)
         return name
     }
 }
