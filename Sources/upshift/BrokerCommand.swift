@@ -27,6 +27,9 @@ struct BrokerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Blocked before the broker's threads start, so that they inherit the mask and the
+        // signal reaches sigwait below instead of killing the process mid-write.
+        let termination = TerminationSignals()
         let cluster = try EmbeddedKafkaCluster(brokers: brokers)
         for topic in topics {
             try cluster.createTopic(topic.name, partitions: topic.partitions)
@@ -36,7 +39,7 @@ struct BrokerCommand: ParsableCommand {
             print("topic \(topic.name) with \(topic.partitions) partition\(topic.partitions == 1 ? "" : "s")")
         }
         fflush(nil)
-        waitForTermination()
+        termination.wait()
         cluster.stop()
     }
 }
@@ -56,13 +59,22 @@ struct TopicSpec: ExpressibleByArgument {
     }
 }
 
-/// Blocks until SIGINT or SIGTERM.
-func waitForTermination() {
-    var signals = sigset_t()
-    sigemptyset(&signals)
-    sigaddset(&signals, SIGINT)
-    sigaddset(&signals, SIGTERM)
-    pthread_sigmask(SIG_BLOCK, &signals, nil)
-    var received: Int32 = 0
-    sigwait(&signals, &received)
+/// SIGINT and SIGTERM, blocked for this thread and every thread it starts from now on, so that
+/// ``wait()`` receives them.
+struct TerminationSignals {
+    private var signals = sigset_t()
+
+    init() {
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+
+    /// Blocks until one of the signals arrives.
+    func wait() {
+        var signals = signals
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+    }
 }

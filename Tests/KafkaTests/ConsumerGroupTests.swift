@@ -71,6 +71,25 @@ struct ConsumerGroupTests {
         try await blocking { try first.close() }
     }
 
+    @Test func patternSubscriptionReadsEveryMatchingTopic() async throws {
+        let prefix = uniqueName("pattern")
+        try sharedCluster.createTopic("\(prefix)-a", partitions: 1)
+        try sharedCluster.createTopic("\(prefix)-b", partitions: 1)
+        try sharedCluster.createTopic("\(prefix)x-c", partitions: 1)
+        try await blocking {
+            try produce(
+                ["\(prefix)-a", "\(prefix)-b", "\(prefix)x-c"].map { ProducerRecord(topic: $0, key: nil, value: []) })
+        }
+        let topics = try await blocking {
+            let consumer = try KafkaConsumer(configuration: configuration(group: uniqueName("pattern-group")))
+            try consumer.subscribe(to: ["^\(prefix)-[ab]$"])
+            let records = try poll(consumer, count: 2)
+            try consumer.close()
+            return records.map(\.topic).sorted()
+        }
+        #expect(topics == ["\(prefix)-a", "\(prefix)-b"])
+    }
+
     @Test func committedOffsetsResumeAfterARestart() async throws {
         let topic = try makeTopic("resume", partitions: 1)
         let group = uniqueName("resume-group")
