@@ -40,6 +40,8 @@ public final class KafkaConsumer: Sendable {
     }
 
     deinit {
+        // Destroying the handle closes the consumer and revokes its partitions; the handler
+        // may refer to objects already gone by then, so it is not called from here.
         client.context.rebalanceHandler.withLock { $0 = nil }
     }
 
@@ -67,7 +69,8 @@ public final class KafkaConsumer: Sendable {
     /// librdkafka still needs a ``KafkaConfiguration/groupID`` (it fails with `_UNKNOWN_GROUP`
     /// otherwise), but no group is joined: it is used only for commits.
     public func assign(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
-        try KafkaError.check(NativePartitionList(offsets).withPointer { rd_kafka_assign(client.handle, $0) }, "assign \(offsets)")
+        let list = NativePartitionList(offsets)
+        try KafkaError.check(list.withPointer { rd_kafka_assign(client.handle, $0) }, "assign \(offsets)")
     }
 
     /// The partitions currently assigned, sorted.

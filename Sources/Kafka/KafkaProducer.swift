@@ -22,6 +22,9 @@ public struct DeliveryReport: Sendable, Hashable {
 /// A Kafka producer, idempotent unless configured otherwise, and transactional when
 /// ``KafkaConfiguration/transactionalID`` is set (see `KafkaProducer+Transactions`).
 ///
+/// Release a producer only after ``flush(timeout:)``: records still queued then are purged, and
+/// their reports go with the producer.
+///
 /// Threading: safe to use from any thread. ``send(_:)`` returns once librdkafka has the record,
 /// blocking only while its local queue is full; ``deliveries(timeout:)``, ``flush(timeout:)`` and the
 /// transaction calls block the calling thread, so call them from a ``KafkaThread`` or a thread of
@@ -94,7 +97,7 @@ public final class KafkaProducer: Sendable {
     /// The fatal error that put this producer out of service (for example fencing), if one was raised.
     public var fatalError: KafkaError? { client.fatalError }
 
-    func takeDeliveries() -> [DeliveryReport] {
+    private func takeDeliveries() -> [DeliveryReport] {
         client.context.deliveries.withLock { deliveries in
             defer { deliveries.reports = [] }
             return deliveries.reports
