@@ -7,9 +7,11 @@ let package = Package(
     products: [
         .executable(name: "upshift", targets: ["upshift"]),
         .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "UpshiftCore", targets: ["UpshiftCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -18,10 +20,12 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        .target(name: "UpshiftCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "upshift",
             dependencies: [
                 "Kafka",
+                "UpshiftCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -31,6 +35,7 @@ let package = Package(
             path: "Benchmarks/KafkaThroughput"
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
