@@ -1,0 +1,126 @@
+/// Everything held about one customer: traits, status derived from events, windowed metrics,
+/// workflow progress and timers, and message history. A value: the engine takes it and gives
+/// back the next one, and the runtime stores it in its changelog.
+public struct CustomerState: Sendable, Hashable {
+    public var customerID: String
+    public var traits = JSONObject()
+    /// The account of the last `group` call, and that account's traits.
+    public var accountID: String?
+    public var accountTraits = JSONObject()
+    /// The latest event time seen: the customer's own stream time.
+    public var latestEventTime: Timestamp?
+    /// Index-aligned with ``Program/metrics``.
+    public var metrics: [MetricState]
+    /// Index-aligned with ``Program/suppressions``.
+    public var suppressions: [SuppressionState]
+    public var channels = ChannelState()
+    /// Index-aligned with ``Program/workflows``.
+    public var workflows: [WorkflowMemory]
+    /// The workflow the customer is in, if any: one upsell at a time.
+    public var run: Run?
+    /// Hashes of recent `messageId`s with their event times, to ignore resends.
+    public var recentMessages: [MessageMark] = []
+    public var lateEvents = 0
+    /// Ids an `alias` call linked to this customer.
+    public var aliases: [String] = []
+
+    public init(customerID: String, program: Program) {
+        self.customerID = customerID
+        metrics = Array(repeating: MetricState(), count: program.metrics.count)
+        suppressions = Array(repeating: SuppressionState(), count: program.suppressions.count)
+        workflows = Array(repeating: WorkflowMemory(), count: program.workflows.count)
+    }
+
+    /// A trait of the customer, or of their account under `account.`.
+    public func trait(_ path: [String]) -> JSONValue? {
+        if path.first == "account" { return JSONValue.object(accountTraits).value(at: Array(path.dropFirst())) }
+        return JSONValue.object(traits).value(at: path)
+    }
+
+    public struct MessageMark: Sendable, Hashable {
+        public var hash: UInt64
+        public var time: Timestamp
+    }
+}
+
+/// What a suppression rule needs remembered: the last start and end events, by event time.
+public struct SuppressionState: Sendable, Hashable {
+    public var lastStart: Timestamp?
+    public var lastEnd: Timestamp?
+
+    func isActive(_ rule: SuppressionDefinition.Rule, at time: Timestamp, traits: CustomerState) -> Bool {
+        switch rule {
+        case .between:
+            guard let lastStart, lastStart <= time else { return false }
+            return lastEnd.map { $0 < lastStart } ?? true
+        case .within(let span, _):
+            guard let lastStart else { return false }
+            return lastStart <= time && time < lastStart + span
+        case .trait(let path, let comparison):
+            guard let value = traits.trait(path) else { return false }
+            return comparison.holds(for: value)
+        }
+    }
+}
+
+/// Consent and unsubscribes per channel, and the messages sent, for caps.
+public struct ChannelState: Sendable, Hashable {
+    /// Channels the customer opted into (SMS needs this) and out of (any channel), by the latest event.
+    public var subscribed: Set<Channel> = []
+    public var unsubscribed: Set<Channel> = []
+    /// Messages sent, oldest first, pruned past the longest cap.
+    public var sent: [SentMessage] = []
+
+    public struct SentMessage: Sendable, Hashable {
+        public var time: Timestamp
+        public var channel: Channel
+    }
+}
+
+/// Per workflow: how often the customer entered, and the trigger's memory.
+public struct WorkflowMemory: Sendable, Hashable {
+    public var entries = 0
+    public var lastEntry: Timestamp?
+    /// Since when the trigger's condition has held, for `sustained`.
+    public var conditionSince: Timestamp?
+    /// Whether the trigger was already acted on since the condition began to hold.
+    public var sustainedChecked = false
+    /// A time trigger's due time, and the date or event time it was computed from.
+    public var scheduled: Timestamp?
+    public var scheduledFrom: Timestamp?
+    /// The reasons of the last suppression reported, so a lasting one is reported once.
+    public var lastSuppression: [String] = []
+
+    /// When a held condition has been held long enough to be checked again without an event.
+    func sustainedCheck(_ trigger: Trigger) -> Timestamp? {
+        guard let since = conditionSince, let sustained = trigger.sustained, sustained > .zero, !sustainedChecked else { return nil }
+        return since + sustained
+    }
+}
+
+/// A customer's progress through a workflow.
+public struct Run: Sendable, Hashable {
+    public var workflow: Int
+    public var entry: Int
+    public var enteredAt: Timestamp
+    public var variant: String?
+    /// The next instruction to execute.
+    public var position: Int
+    public var waiting: Waiting?
+    /// The evidence of the trigger that started the run, repeated on its outputs.
+    public var evidence: JSONObject
+
+    public enum Waiting: Sendable, Hashable {
+        /// Resume at ``Run/position`` at this time (a wait step, or quiet hours).
+        case until(Timestamp)
+        /// Resume on the event, or jump to `timeoutPosition` at `timeout`.
+        case event(name: String, timeout: Timestamp, timeoutPosition: Int)
+
+        var due: Timestamp {
+            switch self {
+            case .until(let time): time
+            case .event(_, let timeout, _): timeout
+            }
+        }
+    }
+}

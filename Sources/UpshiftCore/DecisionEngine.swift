@@ -1,0 +1,520 @@
+/// The decision engine: takes a customer's state and an event or a due timer, and returns the
+/// next state and what was decided.
+///
+/// It is deterministic: it reads no clock but the times it is given, and the same events in the
+/// same order give byte-identical outputs however they are batched. Event-driven work is
+/// evaluated at the event's time and timer-driven work at the timer's due time, so an output's id
+/// and content never depend on when a timer was noticed; only `decision_time` records `now`.
+public struct DecisionEngine: Sendable {
+    public let program: Program
+
+    public init(program: Program) {
+        self.program = program
+    }
+
+    /// What became of an event.
+    public enum Disposition: String, Sendable, Hashable {
+        case applied
+        /// Its `messageId` was seen within the deduplication window; nothing changed.
+        case duplicate
+        /// It arrived later than the allowed lateness; it was counted and reported, not folded in.
+        case late
+    }
+
+    public struct Result: Sendable, Hashable {
+        public var disposition: Disposition
+        public var outputs: [Output]
+    }
+
+    public func newState(for customerID: String) -> CustomerState {
+        CustomerState(customerID: customerID, program: program)
+    }
+
+    /// Applies an event. Timers due at or before the event's time fire first, in due order.
+    public func process(_ event: Event, at now: Timestamp, state: inout CustomerState) -> Result {
+        var context = Context(engine: self, decisionTime: now)
+        let mark = StableHash.of(event.messageID.utf8)
+        if state.recentMessages.contains(where: { $0.hash == mark }) {
+            return Result(disposition: .duplicate, outputs: [])
+        }
+        rememberMessage(mark, at: event.timestamp, in: &state)
+
+        if let latest = state.latestEventTime, event.timestamp < latest - program.settings.allowedLateness {
+            state.lateEvents += 1
+            var output = Output(
+                kind: .lateEvent, decisionID: StableHash.hex(StableHash.of([state.customerID, event.messageID, "late"])),
+                customerID: state.customerID, eventTime: event.timestamp, decisionTime: now)
+            output.reasons = ["later than the allowed lateness of \(program.settings.allowedLateness)"]
+            output.evidence = [
+                "message_id": .string(event.messageID), "latest_event_time": .string(latest.description),
+                "behind_ms": .number(Double((latest - event.timestamp).milliseconds)),
+            ]
+            return Result(disposition: .late, outputs: [output])
+        }
+
+        context.fireTimers(upTo: event.timestamp, state: &state)
+        state.latestEventTime = max(state.latestEventTime ?? event.timestamp, event.timestamp)
+        context.apply(event, to: &state)
+        context.evaluateTriggers(at: event.timestamp, state: &state)
+        return Result(disposition: .applied, outputs: context.outputs)
+    }
+
+    /// Fires every timer due at or before `now`, each at its own due time.
+    public func fireTimers(upTo now: Timestamp, state: inout CustomerState) -> [Output] {
+        var context = Context(engine: self, decisionTime: now)
+        context.fireTimers(upTo: now, state: &state)
+        return context.outputs
+    }
+
+    /// When this customer's next timer is due, if one is pending.
+    public func nextTimer(_ state: CustomerState) -> Timestamp? {
+        var due = state.run?.waiting?.due
+        for (index, workflow) in program.workflows.enumerated() {
+            for candidate in [state.workflows[index].scheduled, state.workflows[index].sustainedCheck(workflow.trigger)] {
+                if let candidate { due = min(due ?? candidate, candidate) }
+            }
+        }
+        return due
+    }
+
+    /// True when the customer has had no event for the idle TTL and waits for nothing.
+    public func isIdle(_ state: CustomerState, at now: Timestamp) -> Bool {
+        guard nextTimer(state) == nil, let latest = state.latestEventTime else { return state.latestEventTime == nil }
+        return latest + program.settings.idleTTL <= now
+    }
+
+    private func rememberMessage(_ mark: UInt64, at time: Timestamp, in state: inout CustomerState) {
+        let horizon = max(state.latestEventTime ?? time, time) - program.settings.deduplicationWindow
+        state.recentMessages.removeAll { $0.time < horizon }
+        state.recentMessages.append(CustomerState.MessageMark(hash: mark, time: time))
+        if state.recentMessages.count > 32 { state.recentMessages.removeFirst(state.recentMessages.count - 32) }
+    }
+}
+
+extension Trigger {
+    var sustained: TimeSpan? {
+        switch self {
+        case .ratio(_, _, _, let sustained), .metric(_, _, let sustained): sustained
+        case .beforeDate, .afterEvent: nil
+        }
+    }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements.map { (key: $0.0, value: $0.1) })
+    }
+}
+
+/// One call's working set: the engine, the decision time and the outputs so far.
+private struct Context {
+    let engine: DecisionEngine
+    /// The caller's `now` for event-driven work; a timer's due time while it fires.
+    var decisionTime: Timestamp
+    var outputs: [Output] = []
+
+    var program: Program { engine.program }
+
+    // MARK: Applying an event
+
+    mutating func apply(_ event: Event, to state: inout CustomerState) {
+        switch event.kind {
+        case .identify:
+            for member in event.traits.members { state.traits[member.key] = member.value }
+            scheduleDateTriggers(&state, at: event.timestamp)
+        case .group:
+            state.accountID = event.groupID
+            for member in event.traits.members { state.accountTraits[member.key] = member.value }
+        case .alias:
+            if let previous = event.previousID, !state.aliases.contains(previous) { state.aliases.append(previous) }
+        case .track, .page, .screen:
+            break
+        }
+        guard let name = eventName(event) else { return }
+        var properties = event.properties
+        if event.kind != .track, let page = event.name, properties["name"] == nil { properties["name"] = .string(page) }
+
+        for (index, metric) in program.metrics.enumerated() where metric.event == name {
+            guard metric.filter.allSatisfy({ $0.matches(properties) }) else { continue }
+            state.metrics[index].add(
+                metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
+                anchor: anchor(metric, state))
+        }
+        for (index, suppression) in program.suppressions.enumerated() {
+            switch suppression.rule {
+            case .between(let start, let end):
+                if name == start { state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp) }
+                if name == end { state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp) }
+            case .within(_, let of) where of == name:
+                state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
+            default:
+                break
+            }
+        }
+        if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
+            if name == "Unsubscribed" {
+                state.channels.unsubscribed.insert(channel)
+                state.channels.subscribed.remove(channel)
+            } else if name == "Subscribed" {
+                state.channels.subscribed.insert(channel)
+                state.channels.unsubscribed.remove(channel)
+            }
+        }
+        for (index, workflow) in program.workflows.enumerated() {
+            if case .afterEvent(let trigger, let offset) = workflow.trigger, trigger == name {
+                state.workflows[index].scheduled = event.timestamp + offset
+                state.workflows[index].scheduledFrom = event.timestamp
+            }
+        }
+        guard var run = state.run else { return }
+        let workflow = program.workflows[run.workflow]
+        if workflow.exitOn.contains(name) {
+            end(run, reason: "exit_on: \(name)", at: event.timestamp, state: &state)
+            return
+        }
+        if case .event(let awaited, _, _)? = run.waiting, awaited == name {
+            run.waiting = nil
+            state.run = run
+            advance(at: event.timestamp, state: &state)
+        }
+    }
+
+    /// The name a track call carries, or `Page Viewed` / `Screen Viewed`.
+    func eventName(_ event: Event) -> String? {
+        switch event.kind {
+        case .track: event.name
+        case .page: "Page Viewed"
+        case .screen: "Screen Viewed"
+        default: nil
+        }
+    }
+
+    func anchor(_ metric: MetricDefinition, _ state: CustomerState) -> Timestamp? {
+        guard case .billingPeriod(let path) = metric.window, let text = state.trait(path)?.string else { return nil }
+        return ISO8601.parse(text)
+    }
+
+    mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp) {
+        for (index, workflow) in program.workflows.enumerated() {
+            guard case .beforeDate(let path, let offset) = workflow.trigger else { continue }
+            guard let text = state.trait(path)?.string, let date = ISO8601.parse(text) else {
+                state.workflows[index].scheduled = nil
+                continue
+            }
+            guard state.workflows[index].scheduledFrom != date else { continue }
+            state.workflows[index].scheduledFrom = date
+            // A date already inside the offset triggers at once; a date already past, never.
+            state.workflows[index].scheduled = date > time ? max(date - offset, time) : nil
+        }
+    }
+
+    // MARK: Timers
+
+    mutating func fireTimers(upTo limit: Timestamp, state: inout CustomerState) {
+        while let due = engine.nextTimer(state), due <= limit {
+            fire(at: due, state: &state)
+        }
+    }
+
+    /// Handles whatever is due at `due`: a waiting run, then time triggers and sustained checks.
+    mutating func fire(at due: Timestamp, state: inout CustomerState) {
+        let callerTime = decisionTime
+        decisionTime = due
+        defer { decisionTime = callerTime }
+        if var run = state.run, let waiting = run.waiting, waiting.due == due {
+            run.waiting = nil
+            if case .event(_, _, let timeoutPosition) = waiting { run.position = timeoutPosition }
+            state.run = run
+            advance(at: due, state: &state)
+        }
+        for index in program.workflows.indices {
+            if state.workflows[index].scheduled == due {
+                state.workflows[index].scheduled = nil
+                attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, state), state: &state)
+            }
+            if state.workflows[index].sustainedCheck(program.workflows[index].trigger) == due {
+                evaluateTrigger(index, at: due, state: &state)
+            }
+        }
+    }
+
+    func timeTriggerEvidence(_ index: Int, _ state: CustomerState) -> JSONObject {
+        switch program.workflows[index].trigger {
+        case .beforeDate(let path, let offset):
+            ["trigger": "before_date", "trait": .string(path.joined(separator: ".")), "date": .string(state.workflows[index].scheduledFrom?.description ?? ""), "by": .string(offset.description)]
+        case .afterEvent(let name, let offset):
+            ["trigger": "after_event", "event": .string(name), "event_time": .string(state.workflows[index].scheduledFrom?.description ?? ""), "by": .string(offset.description)]
+        default:
+            [:]
+        }
+    }
+
+    // MARK: Triggers and entry
+
+    mutating func evaluateTriggers(at time: Timestamp, state: inout CustomerState) {
+        for index in program.workflows.indices {
+            evaluateTrigger(index, at: time, state: &state)
+        }
+    }
+
+    mutating func evaluateTrigger(_ index: Int, at time: Timestamp, state: inout CustomerState) {
+        let workflow = program.workflows[index]
+        let value: Double
+        let bound: Double
+        var evidence: JSONObject
+        switch workflow.trigger {
+        case .ratio(let metricIndex, let path, let atLeast, let sustained):
+            let metric = program.metrics[metricIndex]
+            let used = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
+            guard let limit = state.trait(path)?.number, limit > 0 else {
+                state.workflows[index].conditionSince = nil
+                return
+            }
+            value = used / limit
+            bound = atLeast
+            evidence = [
+                "trigger": "ratio", "metric": .string(metric.name), "value": .number(used),
+                "of": .string(path.joined(separator: ".")), "limit": .number(limit),
+                "ratio": .number(rounded(value)), "at_least": .number(atLeast), "window": .string(describe(metric.window)),
+            ]
+            if sustained > .zero { evidence["sustained"] = .string(sustained.description) }
+        case .metric(let metricIndex, let atLeast, let sustained):
+            let metric = program.metrics[metricIndex]
+            value = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
+            bound = atLeast
+            evidence = [
+                "trigger": "metric", "metric": .string(metric.name), "value": .number(value),
+                "at_least": .number(atLeast), "window": .string(describe(metric.window)),
+            ]
+            if sustained > .zero { evidence["sustained"] = .string(sustained.description) }
+        case .beforeDate, .afterEvent:
+            return
+        }
+        guard value >= bound else {
+            state.workflows[index].conditionSince = nil
+            state.workflows[index].sustainedChecked = false
+            return
+        }
+        let since = state.workflows[index].conditionSince ?? time
+        state.workflows[index].conditionSince = since
+        guard time >= since + (workflow.trigger.sustained ?? .zero) else { return }
+        state.workflows[index].sustainedChecked = true
+        if let sustained = workflow.trigger.sustained, sustained > .zero { evidence["since"] = .string(since.description) }
+        attemptEntry(index, at: time, evidence: evidence, state: &state)
+    }
+
+    func describe(_ window: MetricDefinition.Window) -> String {
+        switch window {
+        case .sliding(let length, _): length.description
+        case .calendar(let period): period.rawValue
+        case .billingPeriod: "billing_period"
+        }
+    }
+
+    func rounded(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
+
+    mutating func attemptEntry(_ index: Int, at time: Timestamp, evidence: JSONObject, state: inout CustomerState) {
+        let workflow = program.workflows[index]
+        guard workflow.enabled, state.run == nil else { return }
+        let memory = state.workflows[index]
+        if let last = memory.lastEntry {
+            guard let reenter = workflow.reenterAfter, time >= last + reenter else { return }
+        }
+        guard workflow.eligibility.allSatisfy({ holds($0, at: time, state) }) else { return }
+        let active = workflow.suppressions.filter { isSuppressed($0, at: time, state) }.map { program.suppressions[$0].name }
+        if !active.isEmpty {
+            if active != memory.lastSuppression {
+                state.workflows[index].lastSuppression = active
+                var output = makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: ["entry", String(time.rawValue)])
+                output.reasons = active
+                output.evidence = evidence
+                outputs.append(output)
+            }
+            return
+        }
+        state.workflows[index].lastSuppression = []
+        state.workflows[index].entries += 1
+        state.workflows[index].lastEntry = time
+        let entry = state.workflows[index].entries
+        let position = StableHash.bucket([workflow.salt, state.customerID])
+        if Double(position) < workflow.holdoutPercent * 100 {
+            var output = makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])
+            output.evidence = evidence
+            outputs.append(output)
+            return
+        }
+        state.run = Run(
+            workflow: index, entry: entry, enteredAt: time, variant: variant(workflow, state.customerID), position: 0,
+            waiting: nil, evidence: evidence)
+        advance(at: time, state: &state)
+    }
+
+    func variant(_ workflow: Workflow, _ customerID: String) -> String? {
+        guard !workflow.variants.isEmpty else { return nil }
+        let position = Double(StableHash.bucket([workflow.salt, "variant", customerID])) / 100
+        var edge = 0.0
+        for variant in workflow.variants {
+            edge += variant.percent
+            if position < edge { return variant.name }
+        }
+        return workflow.variants.last?.name
+    }
+
+    func holds(_ condition: Condition, at time: Timestamp, _ state: CustomerState) -> Bool {
+        switch condition {
+        case .trait(let path, let comparison):
+            comparison.holds(for: state.trait(path))
+        case .metric(let index, let comparison):
+            comparison.holds(
+                for: .number(state.metrics[index].value(program.metrics[index], at: time, anchor: anchor(program.metrics[index], state))))
+        case .suppression(let index, let active):
+            isSuppressed(index, at: time, state) == active
+        }
+    }
+
+    func isSuppressed(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
+        state.suppressions[index].isActive(program.suppressions[index].rule, at: time, traits: state)
+    }
+
+    // MARK: Running steps
+
+    /// Executes the run's instructions from its position until it waits or ends.
+    mutating func advance(at time: Timestamp, state: inout CustomerState) {
+        while var run = state.run, run.waiting == nil {
+            let workflow = program.workflows[run.workflow]
+            guard run.position < workflow.instructions.count else {
+                return end(run, reason: "completed", at: time, state: &state)
+            }
+            let instruction = workflow.instructions[run.position]
+            switch instruction.operation {
+            case .send(let channel, let template, let offer):
+                let active = workflow.suppressions.filter { isSuppressed($0, at: time, state) }.map { program.suppressions[$0].name }
+                if !active.isEmpty {
+                    var output = makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
+                    output.reasons = active
+                    output.channel = channel
+                    output.evidence = run.evidence
+                    outputs.append(output)
+                    return end(run, reason: "suppressed", at: time, state: &state)
+                }
+                if let blocked = blockedReason(channel, state) {
+                    skip(run, instruction, channel: channel, reason: blocked, at: time, state: &state)
+                    continue
+                }
+                if let resume = quietHoursEnd(channel, at: time, state) {
+                    run.waiting = .until(resume)
+                    state.run = run
+                    return
+                }
+                if let cap = capReached(channel, at: time, state) {
+                    skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state: &state)
+                    continue
+                }
+                var output = makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
+                output.channel = channel
+                output.template = template
+                output.offer = offer
+                output.evidence = run.evidence
+                outputs.append(output)
+                recordSent(channel, at: time, state: &state)
+                run.position += 1
+            case .task(let queue, let template):
+                var output = makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
+                output.queue = queue
+                output.template = template
+                output.evidence = run.evidence
+                outputs.append(output)
+                run.position += 1
+            case .wait(let span):
+                run.position += 1
+                run.waiting = .until(time + span)
+            case .waitFor(let event, let within, let timeout):
+                run.position += 1
+                run.waiting = .event(name: event, timeout: time + within, timeoutPosition: timeout)
+            case .branch(let conditions, let otherwise):
+                run.position = conditions.allSatisfy { holds($0, at: time, state) } ? run.position + 1 : otherwise
+            case .jump(let target):
+                run.position = target
+            case .exit:
+                return end(run, reason: "exit step \(instruction.label)", at: time, state: &state)
+            }
+            state.run = run
+        }
+    }
+
+    mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, state: inout CustomerState) {
+        let workflow = program.workflows[run.workflow]
+        var output = makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
+        output.channel = channel
+        output.reasons = [reason]
+        output.evidence = run.evidence
+        outputs.append(output)
+        var next = run
+        next.position += 1
+        state.run = next
+    }
+
+    mutating func end(_ run: Run, reason: String, at time: Timestamp, state: inout CustomerState) {
+        let workflow = program.workflows[run.workflow]
+        var output = makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: ["exit", String(run.entry)])
+        output.reasons = [reason]
+        outputs.append(output)
+        state.run = nil
+    }
+
+    /// Why a channel may not be used for this customer, if it may not.
+    func blockedReason(_ channel: Channel, _ state: CustomerState) -> String? {
+        if state.channels.unsubscribed.contains(channel) || state.trait(["unsubscribed", channel.rawValue])?.bool == true {
+            return "unsubscribed:\(channel.rawValue)"
+        }
+        if channel == .sms, !state.channels.subscribed.contains(.sms), state.trait(["consent", "sms"])?.bool != true {
+            return "no_consent:sms"
+        }
+        if state.trait(["consent", channel.rawValue])?.bool == false { return "no_consent:\(channel.rawValue)" }
+        return nil
+    }
+
+    /// When quiet hours that cover the channel end, if `time` falls inside them.
+    func quietHoursEnd(_ channel: Channel, at time: Timestamp, _ state: CustomerState) -> Timestamp? {
+        var resume: Timestamp?
+        for quiet in program.quietHours where quiet.channels.contains(channel) {
+            let zone: String
+            switch quiet.zone {
+            case .fixed(let name): zone = name
+            case .trait(let path, let fallback):
+                zone = state.trait(path)?.string.flatMap { LocalTime.isKnownZone($0) ? $0 : nil } ?? fallback
+            }
+            let minute = LocalTime.minuteOfDay(at: time, zone: zone)
+            let inside = quiet.from <= quiet.to ? (minute >= quiet.from && minute < quiet.to) : (minute >= quiet.from || minute < quiet.to)
+            if inside {
+                let end = LocalTime.next(minuteOfDay: quiet.to, atOrAfter: time, zone: zone)
+                resume = max(resume ?? end, end)
+            }
+        }
+        return resume
+    }
+
+    func capReached(_ channel: Channel, at time: Timestamp, _ state: CustomerState) -> String? {
+        for cap in program.caps where cap.channels.contains(channel) {
+            let recent = state.channels.sent.count { cap.channels.contains($0.channel) && $0.time > time - cap.span && $0.time <= time }
+            if recent >= cap.maximum { return cap.name }
+        }
+        return nil
+    }
+
+    mutating func recordSent(_ channel: Channel, at time: Timestamp, state: inout CustomerState) {
+        state.channels.sent.append(ChannelState.SentMessage(time: time, channel: channel))
+        let longest = program.caps.map(\.span).max() ?? .zero
+        state.channels.sent.removeAll { $0.time <= time - longest }
+    }
+
+    func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: [String]) -> Output {
+        let decisionID = StableHash.hex(StableHash.of([state.customerID, workflow.id, String(workflow.version), kind.rawValue] + id))
+        var output = Output(kind: kind, decisionID: decisionID, customerID: state.customerID, eventTime: time, decisionTime: max(decisionTime, time))
+        output.workflowID = workflow.id
+        output.workflowVersion = workflow.version
+        output.step = step
+        output.variant = variant
+        return output
+    }
+}

@@ -1,0 +1,161 @@
+/// One customer's running value of one metric: a bounded ring of buckets, never a list of events.
+///
+/// Only buckets that received something are kept, in ascending order, and at most a window's
+/// worth of them (`length / bucket`, capped at 1,024 by the loader). A distinct count keeps, per
+/// value seen, a 64-bit hash and the last bucket it was seen in, at most ``maximumDistinct`` of them.
+public struct MetricState: Sendable, Hashable {
+    public struct Bucket: Sendable, Hashable {
+        public var index: Int64
+        public var value: Double
+    }
+
+    public private(set) var buckets: [Bucket] = []
+    public private(set) var distinct: [(hash: UInt64, bucket: Int64)] = []
+
+    /// Past this many values, a distinct count forgets the least recently seen (and undercounts).
+    public static let maximumDistinct = 64
+
+    public init() {}
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.buckets == rhs.buckets && lhs.distinct.elementsEqual(rhs.distinct) { $0.hash == $1.hash && $0.bucket == $1.bucket }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(buckets)
+        for entry in distinct {
+            hasher.combine(entry.hash)
+            hasher.combine(entry.bucket)
+        }
+    }
+
+    var isEmpty: Bool { buckets.isEmpty && distinct.isEmpty }
+
+    /// Folds in one occurrence at event time `time`; `latest` is the customer's latest event time,
+    /// which decides what has left the window. `anchor` is the billing anchor, when the window needs one.
+    mutating func add(_ definition: MetricDefinition, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?) {
+        guard let index = Self.bucketIndex(definition.window, time, anchor: anchor),
+            let newest = Self.bucketIndex(definition.window, latest, anchor: anchor)
+        else { return }
+        let span = Self.bucketsPerWindow(definition.window)
+        guard index > newest - span else { return }
+        switch definition.aggregate {
+        case .count:
+            fold(index, 1, +)
+        case .sum(let property):
+            guard let amount = JSONValue.object(properties).value(at: property)?.number else { return }
+            fold(index, amount, +)
+        case .max(let property):
+            guard let amount = JSONValue.object(properties).value(at: property)?.number else { return }
+            fold(index, amount, Swift.max)
+        case .distinct(let property):
+            guard let value = JSONValue.object(properties).value(at: property) else { return }
+            var writer = JSONWriter()
+            writer.write(value)
+            let hash = StableHash.of(writer.bytes)
+            if let position = distinct.firstIndex(where: { $0.hash == hash }) {
+                distinct[position].bucket = Swift.max(distinct[position].bucket, index)
+            } else {
+                distinct.append((hash, index))
+                if distinct.count > Self.maximumDistinct,
+                    let oldest = distinct.indices.min(by: { distinct[$0].bucket < distinct[$1].bucket })
+                {
+                    distinct.remove(at: oldest)
+                }
+            }
+        }
+        prune(before: newest - span + 1)
+    }
+
+    /// The metric's value at `time`: over the buckets still inside the window then.
+    func value(_ definition: MetricDefinition, at time: Timestamp, anchor: Timestamp?) -> Double {
+        guard let current = Self.bucketIndex(definition.window, time, anchor: anchor) else { return 0 }
+        let oldest = current - Self.bucketsPerWindow(definition.window) + 1
+        if case .distinct = definition.aggregate {
+            return Double(distinct.count { $0.bucket >= oldest && $0.bucket <= current })
+        }
+        let live = buckets.lazy.filter { $0.index >= oldest && $0.index <= current }.map(\.value)
+        if case .max = definition.aggregate { return live.max() ?? 0 }
+        return live.reduce(0, +)
+    }
+
+    private mutating func fold(_ index: Int64, _ amount: Double, _ combine: (Double, Double) -> Double) {
+        if let last = buckets.last, last.index == index {
+            buckets[buckets.count - 1].value = combine(last.value, amount)
+            return
+        }
+        if let position = buckets.firstIndex(where: { $0.index >= index }) {
+            if buckets[position].index == index {
+                buckets[position].value = combine(buckets[position].value, amount)
+            } else {
+                buckets.insert(Bucket(index: index, value: amount), at: position)
+            }
+        } else {
+            buckets.append(Bucket(index: index, value: amount))
+        }
+    }
+
+    private mutating func prune(before oldest: Int64) {
+        if let first = buckets.first, first.index < oldest { buckets.removeAll { $0.index < oldest } }
+        if distinct.contains(where: { $0.bucket < oldest }) { distinct.removeAll { $0.bucket < oldest } }
+    }
+
+    /// Which bucket an instant falls in; nil for a billing window without its anchor date.
+    static func bucketIndex(_ window: MetricDefinition.Window, _ time: Timestamp, anchor: Timestamp?) -> Int64? {
+        switch window {
+        case .sliding(_, let bucket):
+            return floorDivide(time.rawValue, bucket.milliseconds)
+        case .calendar(.day):
+            return floorDivide(time.rawValue, 86_400_000)
+        case .calendar(.week):
+            // ISO weeks start on Monday; 1970-01-01 was a Thursday.
+            return floorDivide(floorDivide(time.rawValue, 86_400_000) + 3, 7)
+        case .calendar(.month):
+            let (year, month, _) = ISO8601.civil(fromDays: floorDivide(time.rawValue, 86_400_000))
+            return year * 12 + month - 1
+        case .billingPeriod:
+            guard let anchor else { return nil }
+            let anchorDay = ISO8601.civil(fromDays: floorDivide(anchor.rawValue, 86_400_000)).day
+            let (year, month, day) = ISO8601.civil(fromDays: floorDivide(time.rawValue, 86_400_000))
+            let startsThisMonth = day >= min(anchorDay, ISO8601.daysIn(month: month, year: year))
+            return year * 12 + month - 1 - (startsThisMonth ? 0 : 1)
+        }
+    }
+
+    static func bucketsPerWindow(_ window: MetricDefinition.Window) -> Int64 {
+        if case .sliding(let length, let bucket) = window { return length.milliseconds / bucket.milliseconds }
+        return 1
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every process and on every machine, unlike
+/// Swift's `Hasher`, for decision ids, holdout and variant assignment, and distinct values.
+public enum StableHash {
+    public static func of(_ bytes: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    /// The hash of the parts joined by a unit separator, so that ("ab", "c") and ("a", "bc") differ.
+    public static func of(_ parts: [String]) -> UInt64 {
+        of(parts.joined(separator: "\u{1F}").utf8)
+    }
+
+    /// A uniform position in 0..<10,000 (hundredths of a percent), mixed so that nearby inputs spread.
+    public static func bucket(_ parts: [String]) -> Int {
+        var x = of(parts)
+        x ^= x >> 33
+        x &*= 0xff51_afd7_ed55_8ccd
+        x ^= x >> 33
+        return Int(x % 10_000)
+    }
+
+    public static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
