@@ -56,6 +56,8 @@ public struct DecisionEngine: Sendable {
         state.latestEventTime = max(state.latestEventTime ?? event.timestamp, event.timestamp)
         context.apply(event, to: &state)
         context.evaluateTriggers(at: event.timestamp, state: &state)
+        // What the event itself made due at once (a trigger with no delay).
+        context.fireTimers(upTo: event.timestamp, state: &state)
         return Result(disposition: .applied, outputs: context.outputs)
     }
 
