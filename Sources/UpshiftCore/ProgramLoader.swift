@@ -431,7 +431,7 @@ private struct Loader {
         guard let stepsNode = byKey["steps"] else { return report(node, "\(what) needs steps") }
         var compiler = StepCompiler()
         compile(stepsNode, label: "steps", into: &compiler, what)
-        if compiler.instructions.isEmpty { report(stepsNode, "\(what) has no steps") }
+        if stepsNode.sequence?.isEmpty == true { report(stepsNode, "\(what) has no steps") }
         let exitOn = byKey["exit_on"].map { strings($0, "\(what): exit_on") } ?? []
         let reenter = byKey["reenter_after"].flatMap { duration($0, "\(what): reenter_after") }
         let salt = byKey["salt"].flatMap { string($0, "\(what): salt") } ?? id

@@ -1,0 +1,104 @@
+import Testing
+@testable import UpshiftCore
+
+@Suite("Event decoding")
+struct EventDecoderTests {
+    let decoder = EventDecoder(maximumBytes: 1024)
+
+    @Test func decodesATrackCallWithEveryField() throws {
+        let event = try decoder.decode("""
+            {"type":"track","userId":"u1","anonymousId":"a1","messageId":"m1","timestamp":"2026-03-01T10:00:00.123+01:00",
+             "event":"Usage Recorded","properties":{"metric":"api_calls","quantity":250},"context":{"ip":"1.2.3.4"}}
+            """)
+        #expect(event.kind == .track)
+        #expect(event.customerID == "u1")
+        #expect(event.anonymousID == "a1")
+        #expect(event.messageID == "m1")
+        #expect(event.timestamp == at("2026-03-01T09:00:00.123Z"))
+        #expect(event.name == "Usage Recorded")
+        #expect(event.properties == ["metric": "api_calls", "quantity": 250])
+    }
+
+    @Test func anonymousIDKeysTheCustomerWithoutAUserID() throws {
+        let event = try decoder.decode(#"{"type":"page","anonymousId":"a1","messageId":"m","timestamp":"2026-03-01T10:00:00Z","name":"Pricing"}"#)
+        #expect(event.customerID == "a1")
+        #expect(event.name == "Pricing")
+    }
+
+    @Test func originalTimestampAndReceivedAtStandInForAMissingTimestamp() throws {
+        let original = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","originalTimestamp":"2026-03-01T10:00:00Z","receivedAt":"2026-03-02T10:00:00Z"}"#)
+        #expect(original.timestamp == at("2026-03-01T10:00Z"))
+        let received = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","receivedAt":"2026-03-02T10:00:00Z"}"#)
+        #expect(received.timestamp == at("2026-03-02T10:00Z"))
+    }
+
+    @Test func identifyTakesTheTimezoneFromContext() throws {
+        let event = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits":{"plan":"pro"},"context":{"timezone":"Europe/Paris"}}"#)
+        #expect(event.traits == ["plan": "pro", "timezone": "Europe/Paris"])
+    }
+
+    @Test(arguments: [
+        ("{\"type\":\"track\"", "record: invalid JSON at byte 15: unexpected end of input in an object"),
+        ("[1,2]", "record: expected a JSON object, got array"),
+        (#"{"userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: missing"),
+        (#"{"type":"purchase","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#,
+         "type: unknown event type \"purchase\"; expected one of track, identify, group, page, screen, alias"),
+        (#"{"type":"track","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
+         "userId: missing: a record needs a userId or an anonymousId"),
+        (#"{"type":"track","userId":42,"messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
+         "userId: expected a string, got number"),
+        (#"{"type":"track","userId":"u","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#, "messageId: missing"),
+        (#"{"type":"track","userId":"u","messageId":"m","event":"E"}"#,
+         "timestamp: missing: a record needs a timestamp, originalTimestamp or receivedAt"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"yesterday","event":"E"}"#,
+         "timestamp: not an ISO-8601 date-time: \"yesterday\""),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-02-30T10:00:00Z","event":"E"}"#,
+         "timestamp: not an ISO-8601 date-time: \"2026-02-30T10:00:00Z\""),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":1700000000,"event":"E"}"#,
+         "timestamp: expected an ISO-8601 date-time string, got number"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "event: missing"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":[]}"#,
+         "properties: expected an object, got array"),
+        (#"{"type":"group","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "groupId: missing"),
+        (#"{"type":"alias","anonymousId":"a","messageId":"m","timestamp":"2026-03-01T10:00:00Z","previousId":"a"}"#,
+         "userId: missing: an alias call needs the userId it links to"),
+    ])
+    func invalidRecordNamesTheFieldAndTheReason(record: String, message: String) {
+        let error = #expect(throws: EventError.self) { try decoder.decode(record) }
+        #expect(error?.description == message)
+    }
+
+    @Test func oversizedRecordIsRefusedBeforeParsing() {
+        let record = #"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":{"x":""# + String(repeating: "y", count: 2000) + "\"}}"
+        let error = #expect(throws: EventError.self) { try decoder.decode(record) }
+        #expect(error == EventError(field: "record", reason: "\(record.utf8.count) bytes is over the limit of 1024"))
+    }
+
+    @Test(arguments: [
+        ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000Z"),
+        ("2026-03-01T10:00:00.5Z", "2026-03-01T10:00:00.500Z"),
+        ("2026-03-01T10:00:00.123456789Z", "2026-03-01T10:00:00.123Z"),
+        ("2026-03-01T10:00:00-05:00", "2026-03-01T15:00:00.000Z"),
+        ("2026-03-01T10:00:00+0530", "2026-03-01T04:30:00.000Z"),
+        ("2026-03-01 10:00", "2026-03-01T10:00:00.000Z"),
+        ("2026-03-01", "2026-03-01T00:00:00.000Z"),
+        ("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"),
+        ("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z"),
+    ])
+    func parsesISO8601WithAndWithoutFractionsAndOffsets(text: String, utc: String) {
+        #expect(ISO8601.parse(text)?.description == utc)
+    }
+
+    @Test(arguments: ["2026-3-01T10:00:00Z", "2026-03-01T25:00:00Z", "2026-03-01T10:00:00+25:00", "2026-03-01T10:00:00Zjunk", "2025-02-29"])
+    func refusesMalformedDates(text: String) {
+        #expect(ISO8601.parse(text) == nil)
+    }
+
+    @Test func jsonRoundTripsThroughTheWriter() throws {
+        let text = #"{"a":[1,2.5,-3e-7,true,null],"b":{"c":"line\nbreak \"quoted\" \u00e9 \ud83d\ude00"}}"#
+        var writer = JSONWriter()
+        writer.write(try JSONReader.parse(text))
+        #expect(writer.text == #"{"a":[1,2.5,-3e-07,true,null],"b":{"c":"line\nbreak \"quoted\" é 😀"}}"#)
+        #expect(try JSONReader.parse(writer.text) == JSONReader.parse(text))
+    }
+}
