@@ -27,7 +27,7 @@ public struct Program: Sendable {
 }
 
 /// The channels an offer goes out on.
-public enum Channel: String, Sendable, Hashable, CaseIterable, Comparable {
+public enum Channel: String, Sendable, Hashable, CaseIterable, Comparable, Codable {
     case email, inApp = "in_app", sms, push
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }

@@ -217,6 +217,8 @@ struct EngineTests {
 
     @Test func capsHoldAcrossWorkflows() throws {
         let yaml = """
+            caps:
+              two_a_week: { max: 2, per: 7d, channels: [email, in_app] }
             workflows:
               - id: first
                 priority: 2
@@ -237,7 +239,7 @@ struct EngineTests {
             "offer steps[0] email welcome @2026-03-01T10:00",
             "offer steps[1] in_app tour @2026-03-01T10:00",
             "exit [completed] @2026-03-01T10:00",
-            "suppression steps[0] email [cap:upsell_messages] @2026-03-02T10:00",
+            "suppression steps[0] email [cap:two_a_week] @2026-03-02T10:00",
             "exit [completed] @2026-03-02T10:00",
         ])
     }

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import UpshiftCore
+
+/// `upshift replay`: the engine over a file of events, in event-time order, with a simulated clock.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run workflows over a file of Segment JSON lines and write every output as a JSON line.",
+        discussion: "Events are processed in event-time order; timers fire as the simulated clock passes them, and the ones still pending at the end fire too. The summary goes to standard error."
+    )
+
+    @Option(name: .customLong("workflows"), help: "A workflow file (repeatable).")
+    var workflowFiles: [String]
+
+    @Argument(help: "Events, one JSON object per line.")
+    var events: String
+
+    @Option(help: "Where to write outputs; standard output when left out.")
+    var out: String?
+
+    func validate() throws {
+        guard !workflowFiles.isEmpty else { throw ValidationError("give at least one --workflows file") }
+    }
+
+    func run() throws {
+        let program = try loadProgram(workflowFiles)
+        let text = try readText(events)
+        let input = ReplayInput(lines: text.split(separator: "\n", omittingEmptySubsequences: false))
+        var replay = Replay(program: program)
+        for rejected in input.rejected {
+            replay.reject(rejected.error)
+            printError("\(events):\(rejected.line): rejected: \(rejected.error)")
+        }
+        let sink = try OutputSink(path: out)
+        let progressEvery = 100_000
+        for (offset, event) in input.events.enumerated() {
+            sink.write(replay.process(event))
+            if (offset + 1) % progressEvery == 0 { printError("… \(offset + 1) of \(input.events.count) events") }
+        }
+        sink.write(replay.finish())
+        sink.close()
+        printError(replay.summary.report)
+    }
+}
+
+/// JSON lines to a file or standard output, buffered.
+final class OutputSink {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+
+    init(path: String?) throws {
+        if let path {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ValidationError("cannot write \(path)")
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        } else {
+            handle = FileHandle.standardOutput
+        }
+    }
+
+    func write(_ outputs: [Output]) {
+        for output in outputs {
+            var writer = JSONWriter()
+            writer.write(output.json)
+            buffer += writer.bytes
+            buffer.append(UInt8(ascii: "\n"))
+        }
+        if buffer.count > 1 << 20 { flush() }
+    }
+
+    func close() {
+        flush()
+        try? handle.synchronize()
+    }
+
+    private func flush() {
+        handle.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import UpshiftCore
+
+/// `upshift test DIR`: scenario files as a QA checklist before a workflow goes live.
+struct TestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Run workflow scenarios (YAML): given traits and events, expect these outputs and no others.",
+        discussion: "Every .yaml file under DIR is a scenario. A failure prints a diff: '-' expected but missing, '+' produced but not expected. Exits 1 when any scenario fails."
+    )
+
+    @Argument(help: "A directory of scenario files.")
+    var directory: String
+
+    func run() throws {
+        let root = URL(fileURLWithPath: directory)
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {
+            throw ValidationError("cannot read directory \(directory)")
+        }
+        let paths = walker.compactMap { ($0 as? URL)?.path }.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        guard !paths.isEmpty else { throw ValidationError("no scenario files (.yaml) under \(directory)") }
+        var failures = 0
+        for path in paths {
+            let scenario: Scenario
+            do {
+                scenario = try Scenario.decode(yaml: try readText(path))
+            } catch {
+                printError("FAIL \(path): not a scenario: \(error)")
+                failures += 1
+                continue
+            }
+            let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+            let program = try loadProgram(scenario.workflows.map { base.appendingPathComponent($0).standardized.path })
+            let result = scenario.run(program)
+            if result.passed {
+                print("PASS \(path): \(scenario.name)")
+            } else {
+                failures += 1
+                print("FAIL \(path): \(scenario.name)")
+                for line in result.diff { print("    \(line)") }
+            }
+        }
+        print("\(paths.count - failures) passed, \(failures) failed")
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,138 @@
+import Testing
+@testable import UpshiftCore
+
+/// A deterministic pseudo-random generator, so that a failing property shows the same case again.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A mixed stream for a few customers over three weeks, in event-time order.
+func generatedStream(customers: Int, events: Int, seed: UInt64) -> [Event] {
+    var random = SplitMix(state: seed)
+    let start = at("2026-03-01T00:00Z")
+    var stream: [Event] = []
+    for customer in 0..<customers {
+        stream.append(Event(
+            kind: .identify, customerID: "c\(customer)", userID: "c\(customer)", messageID: "id-\(customer)", timestamp: start,
+            traits: ["plan": "starter", "quota": .object(["api_calls": 1000]), "billing_cycle": "monthly",
+                     "renewal_date": "2026-03-25T00:00:00Z", "timezone": "Europe/Paris", "consent": .object(["sms": true])]))
+    }
+    let names = ["Usage Recorded", "Usage Recorded", "Usage Recorded", "Session Started", "Ticket Opened", "Ticket Closed",
+                 "Delivery Confirmed", "Trial Started", "Feature Locked", "Warranty Purchased", "Payment Failed", "Payment Succeeded"]
+    for index in 0..<events {
+        let customer = Int.random(in: 0..<customers, using: &random)
+        let time = start + TimeSpan(milliseconds: Int64(index) * 21 * 86_400_000 / Int64(events))
+        let name = names.randomElement(using: &random)!
+        stream.append(Event(
+            kind: .track, customerID: "c\(customer)", userID: "c\(customer)", messageID: "m-\(index)", timestamp: time, name: name,
+            properties: ["metric": "api_calls", "quantity": .number(Double(Int.random(in: 10...200, using: &random))),
+                         "feature": .string(["sso", "audit", "api", "sla"].randomElement(using: &random)!)]))
+    }
+    return stream
+}
+
+private func outputsByCustomer(_ outputs: [Output]) -> [String: [String]] {
+    Dictionary(grouping: outputs.map { ($0.customerID, $0.jsonLine) }, by: \.0).mapValues { $0.map(\.1) }
+}
+
+@Suite("Replay")
+struct ReplayTests {
+    @Test func randomBatchSplitsGiveIdenticalOutputs() throws {
+        let program = try examplePrograms()
+        for seed in UInt64(1)...UInt64(8) {
+            let stream = generatedStream(customers: 12, events: 1500, seed: seed)
+            var reference = Replay(program: program)
+            var expected: [Output] = []
+            for event in stream { expected += reference.process(event) }
+            expected += reference.finish()
+            #expect(expected.contains { $0.kind == .offer }, "the stream should decide something")
+
+            // The same stream in random batches: a fresh engine per batch, state carried over,
+            // and timers fired at random moments between events, as a live runtime would.
+            var random = SplitMix(state: seed &* 7919)
+            var states: [String: CustomerState] = [:]
+            var actual: [Output] = []
+            var position = 0
+            while position < stream.count {
+                let engine = DecisionEngine(program: program)
+                let batch = stream[position..<min(stream.count, position + Int.random(in: 1...200, using: &random))]
+                for event in batch {
+                    var state = states[event.customerID] ?? engine.newState(for: event.customerID)
+                    actual += engine.process(event, at: event.timestamp, state: &state).outputs
+                    states[event.customerID] = state
+                }
+                position += batch.count
+                let horizon = position < stream.count ? stream[position].timestamp : at("2027-01-01T00:00Z")
+                let upTo = Timestamp(milliseconds: Int64.random(in: batch.last!.timestamp.rawValue...horizon.rawValue, using: &random))
+                for customer in states.keys.sorted() where Bool.random(using: &random) || position == stream.count {
+                    actual += engine.fireTimers(upTo: position == stream.count ? horizon : upTo, state: &states[customer]!)
+                }
+            }
+            let batched = outputsByCustomer(actual)
+            let whole = outputsByCustomer(expected)
+            let differing = whole.keys.sorted().first { batched[$0] != whole[$0] }
+            #expect(differing == nil, "seed \(seed): outputs of \(differing ?? "") differ")
+            #expect(batched == whole)
+        }
+    }
+
+    @Test func replayOrdersRecordsByEventTimeAndCountsRejects() throws {
+        let lines: [Substring] = [
+            #"{"type":"track","userId":"u","messageId":"2","timestamp":"2026-03-01T12:00:00Z","event":"Delivery Confirmed"}"#,
+            #"{"type":"track","userId":"u","messageId":"1","timestamp":"2026-03-01T10:00:00Z","event":"Refund Issued"}"#,
+            #"not json"#,
+            "",
+            #"{"type":"track","messageId":"3","timestamp":"2026-03-01T10:00:00Z","event":"X"}"#,
+        ]
+        let input = ReplayInput(lines: lines)
+        #expect(input.events.map(\.messageID) == ["1", "2"])
+        #expect(input.rejected.map(\.line) == [3, 5])
+        #expect(input.rejected.map(\.error.field) == ["record", "userId"])
+
+        var replay = Replay(program: try examplePrograms())
+        for rejected in input.rejected { replay.reject(rejected.error) }
+        var outputs: [Output] = []
+        for event in input.events { outputs += replay.process(event) }
+        outputs += replay.finish()
+        #expect(outputs.map(\.kind) == [.suppression])
+        #expect(outputs.first?.reasons == ["recent_refund"])
+        #expect(replay.summary.report == """
+            events: 2 (duplicates ignored: 0, late: 0, rejected: 2)
+            rejected records by field:
+              record: 1
+              userId: 1
+            suppressions by reason:
+              recent_refund: 1
+            """)
+    }
+
+    @Test func holdoutAndVariantAssignmentIsStableAndProportional() throws {
+        let program = try examplePrograms()
+        let engine = DecisionEngine(program: program)
+        var held = 0
+        var variants: [String: Int] = [:]
+        for customer in 0..<10_000 {
+            var state = engine.newState(for: "customer-\(customer)")
+            var outputs: [Output] = []
+            outputs += engine.process(track("Delivery Confirmed", "customer-\(customer)", at: "2026-03-01T10:00Z"), at: at("2026-03-01T10:00Z"), state: &state).outputs
+            outputs += engine.fireTimers(upTo: at("2026-03-04T00:00Z"), state: &state)
+            if outputs.first?.kind == .holdout { held += 1 }
+            let quota = program.workflows[0]
+            if StableHash.bucket([quota.salt, "customer-\(customer)"]) >= 1000 {
+                let name = Double(StableHash.bucket([quota.salt, "variant", "customer-\(customer)"])) < 5000 ? "a" : "b"
+                variants[name, default: 0] += 1
+            }
+        }
+        #expect((900...1100).contains(held), "held out \(held) of 10,000 at 10%")
+        #expect(abs((variants["a"] ?? 0) - (variants["b"] ?? 0)) < 400, "\(variants)")
+        #expect(StableHash.bucket(["post-delivery-warranty", "customer-1"]) < 1000)
+        #expect(StableHash.bucket(["post-delivery-warranty", "customer-2"]) >= 1000)
+    }
+}
