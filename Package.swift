@@ -41,6 +41,11 @@ let package = Package(
             dependencies: ["Kafka"],
             path: "Benchmarks/KafkaThroughput"
         ),
+        .executableTarget(
+            name: "EngineThroughput",
+            dependencies: ["UpshiftCore"],
+            path: "Benchmarks/EngineThroughput"
+        ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
     ],

@@ -72,9 +72,8 @@ public struct DecisionEngine: Sendable {
     public func nextTimer(_ state: CustomerState) -> Timestamp? {
         var due = state.run?.waiting?.due
         for (index, workflow) in program.workflows.enumerated() {
-            for candidate in [state.workflows[index].scheduled, state.workflows[index].sustainedCheck(workflow.trigger)] {
-                if let candidate { due = min(due ?? candidate, candidate) }
-            }
+            if let scheduled = state.workflows[index].scheduled { due = min(due ?? scheduled, scheduled) }
+            if let check = state.workflows[index].sustainedCheck(workflow.trigger) { due = min(due ?? check, check) }
         }
         return due
     }
@@ -259,50 +258,62 @@ private struct Context {
         }
     }
 
+    /// Tracks whether a metric trigger's condition holds, and tries to enter once it has held
+    /// long enough. Evidence is only built for an entry attempt: this runs on every event.
     mutating func evaluateTrigger(_ index: Int, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[index]
-        let value: Double
-        let bound: Double
-        var evidence: JSONObject
+        let metricIndex: Int
+        let atLeast: Double
+        var limit: Double?
         switch workflow.trigger {
-        case .ratio(let metricIndex, let path, let atLeast, let sustained):
-            let metric = program.metrics[metricIndex]
-            let used = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
-            guard let limit = state.trait(path)?.number, limit > 0 else {
+        case .ratio(let metric, let path, let bound, _):
+            guard let traitLimit = state.trait(path)?.number, traitLimit > 0 else {
                 state.workflows[index].conditionSince = nil
                 return
             }
-            value = used / limit
-            bound = atLeast
-            evidence = [
-                "trigger": "ratio", "metric": .string(metric.name), "value": .number(used),
-                "of": .string(path.joined(separator: ".")), "limit": .number(limit),
-                "ratio": .number(rounded(value)), "at_least": .number(atLeast), "window": .string(describe(metric.window)),
-            ]
-            if sustained > .zero { evidence["sustained"] = .string(sustained.description) }
-        case .metric(let metricIndex, let atLeast, let sustained):
-            let metric = program.metrics[metricIndex]
-            value = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
-            bound = atLeast
-            evidence = [
-                "trigger": "metric", "metric": .string(metric.name), "value": .number(value),
-                "at_least": .number(atLeast), "window": .string(describe(metric.window)),
-            ]
-            if sustained > .zero { evidence["sustained"] = .string(sustained.description) }
+            (metricIndex, atLeast, limit) = (metric, bound, traitLimit)
+        case .metric(let metric, let bound, _):
+            (metricIndex, atLeast) = (metric, bound)
         case .beforeDate, .afterEvent:
             return
         }
-        guard value >= bound else {
+        let metric = program.metrics[metricIndex]
+        let measured = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
+        let value = limit.map { measured / $0 } ?? measured
+        guard value >= atLeast else {
             state.workflows[index].conditionSince = nil
             state.workflows[index].sustainedChecked = false
             return
         }
         let since = state.workflows[index].conditionSince ?? time
         state.workflows[index].conditionSince = since
-        guard time >= since + (workflow.trigger.sustained ?? .zero) else { return }
+        let sustained = workflow.trigger.sustained ?? .zero
+        guard time >= since + sustained else { return }
         state.workflows[index].sustainedChecked = true
-        if let sustained = workflow.trigger.sustained, sustained > .zero { evidence["since"] = .string(since.description) }
+        guard mayEnter(index, at: time, state) else { return }
+
+        var evidence: JSONObject = ["trigger": limit == nil ? "metric" : "ratio", "metric": .string(metric.name), "value": .number(measured)]
+        if case .ratio(_, let path, _, _) = workflow.trigger, let limit {
+            evidence["of"] = .string(path.joined(separator: "."))
+            evidence["limit"] = .number(limit)
+            evidence["ratio"] = .number(rounded(value))
+        }
+        evidence["at_least"] = .number(atLeast)
+        evidence["window"] = .string(describe(metric.window))
+        if sustained > .zero {
+            evidence["sustained"] = .string(sustained.description)
+            evidence["since"] = .string(since.description)
+        }
         attemptEntry(index, at: time, evidence: evidence, state: &state)
+    }
+
+    /// The cheap checks before an entry: switched on, not in a workflow, allowed to re-enter.
+    func mayEnter(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
+        let workflow = program.workflows[index]
+        guard workflow.enabled, state.run == nil else { return false }
+        guard let last = state.workflows[index].lastEntry else { return true }
+        guard let reenter = workflow.reenterAfter else { return false }
+        return time >= last + reenter
     }
 
     func describe(_ window: MetricDefinition.Window) -> String {
@@ -317,11 +328,8 @@ private struct Context {
 
     mutating func attemptEntry(_ index: Int, at time: Timestamp, evidence: JSONObject, state: inout CustomerState) {
         let workflow = program.workflows[index]
-        guard workflow.enabled, state.run == nil else { return }
+        guard mayEnter(index, at: time, state) else { return }
         let memory = state.workflows[index]
-        if let last = memory.lastEntry {
-            guard let reenter = workflow.reenterAfter, time >= last + reenter else { return }
-        }
         guard workflow.eligibility.allSatisfy({ holds($0, at: time, state) }) else { return }
         let active = workflow.suppressions.filter { isSuppressed($0, at: time, state) }.map { program.suppressions[$0].name }
         if !active.isEmpty {

@@ -23,11 +23,11 @@ public struct Replay: Sendable {
         var event = event
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
         if event.userID == nil, let known = aliases[event.customerID] { event.customerID = known }
-        var state = states[event.customerID] ?? engine.newState(for: event.customerID)
-        let result = engine.process(event, at: event.timestamp, state: &state)
+        // Mutated in place in the dictionary: a copy out and back would copy every array in the state.
+        let engine = self.engine
+        let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
         summary.record(result.disposition)
-        states[event.customerID] = state
-        schedule(state)
+        schedule(states[event.customerID]!)
         outputs += result.outputs
         summary.record(result.outputs)
         return outputs
@@ -43,10 +43,10 @@ public struct Replay: Sendable {
         var outputs: [Output] = []
         while let next = timers.min, next.due <= time {
             timers.removeMin()
-            guard var state = states[next.customerID], engine.nextTimer(state) == next.due else { continue }
-            let fired = engine.fireTimers(upTo: next.due, state: &state)
-            states[next.customerID] = state
-            schedule(state)
+            guard let state = states[next.customerID], engine.nextTimer(state) == next.due else { continue }
+            let engine = self.engine
+            let fired = engine.fireTimers(upTo: next.due, state: &states[next.customerID]!)
+            schedule(states[next.customerID]!)
             summary.record(fired)
             outputs += fired
         }
