@@ -3,7 +3,7 @@
 // A generated population (100,000 customers, one identify each, then 1,000,000 events over 30
 // days) runs through the three example workflows with replay's simulated clock. Reported: events
 // per second for decoding alone and for the whole path (decode, state update, rules, timers,
-// output encoding), and the growth of resident memory per customer over the run.
+// output encoding), and the bytes of state per customer as the changelog would store it.
 //
 //   swift run -c release EngineThroughput [events] [customers]
 
@@ -18,14 +18,6 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     try body()
     let elapsed = ContinuousClock.now - start
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-}
-
-/// Resident memory, from /proc/self/statm: an upper bound on what the state holds, since freed
-/// memory the allocator keeps counts too.
-func residentBytes() -> Int {
-    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = statm.split(separator: " ")
-    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -46,7 +38,6 @@ let decodeSeconds = seconds {
 }
 precondition(decoded == lines.count)
 
-let baseline = residentBytes()
 var replay = Replay(program: program)
 var outputCount = 0
 var outputBytes = 0
@@ -62,9 +53,9 @@ let runSeconds = seconds {
         }
     }
 }
-let heldBytes = residentBytes() - baseline
+let sizes = replay.states.values.map { StateCodec.encode($0).count }.sorted()
 
 print(String(format: "decode only:           %9.0f records/s", Double(lines.count) / decodeSeconds))
 print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
-print("state: \(replay.states.count) customers, resident memory grew \(heldBytes / max(replay.states.count, 1)) bytes per customer")
+print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
 print(replay.summary.report.split(separator: "\n").prefix(1).joined())

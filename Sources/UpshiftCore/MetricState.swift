@@ -17,6 +17,11 @@ public struct MetricState: Sendable, Hashable {
 
     public init() {}
 
+    init(buckets: [Bucket], distinct: [(hash: UInt64, bucket: Int64)]) {
+        self.buckets = buckets
+        self.distinct = distinct
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.buckets == rhs.buckets && lhs.distinct.elementsEqual(rhs.distinct) { $0.hash == $1.hash && $0.bucket == $1.bucket }
     }

@@ -136,3 +136,25 @@ struct ReplayTests {
         #expect(StableHash.bucket(["post-delivery-warranty", "customer-2"]) >= 1000)
     }
 }
+
+@Suite("State encoding")
+struct StateCodecTests {
+    @Test func everyStateOfAGeneratedStreamSurvivesEncoding() throws {
+        let program = try examplePrograms()
+        var replay = Replay(program: program)
+        for event in generatedStream(customers: 30, events: 3000, seed: 42) { _ = replay.process(event) }
+        #expect(replay.states.values.contains { $0.run != nil })
+        for state in replay.states.values {
+            #expect(try StateCodec.decode(StateCodec.encode(state), program: program) == state)
+        }
+    }
+
+    @Test func truncatedStateIsRefused() throws {
+        let program = try examplePrograms()
+        var state = CustomerState(customerID: "c1", program: program)
+        state.traits = ["plan": "pro"]
+        let bytes = StateCodec.encode(state)
+        let error = #expect(throws: StateCodecError.self) { try StateCodec.decode(Array(bytes.dropLast(3)), program: program) }
+        #expect(error?.description.hasPrefix("cannot decode customer state:") == true)
+    }
+}

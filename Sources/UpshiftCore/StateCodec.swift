@@ -1,0 +1,285 @@
+/// A compact binary form of ``CustomerState``, for a changelog record and for measuring what a
+/// customer costs. Integers are variable-length, times are zig-zag varints, traits are JSON.
+///
+/// The layout follows the program's declarations by position; a state decoded under a program
+/// with more or fewer metrics, suppressions or workflows is padded or cut to fit.
+public enum StateCodec {
+    static let version: UInt8 = 1
+
+    public static func encode(_ state: CustomerState) -> [UInt8] {
+        var out = Writer()
+        out.byte(version)
+        out.string(state.customerID)
+        out.json(state.traits)
+        out.optionalString(state.accountID)
+        out.json(state.accountTraits)
+        out.optionalTime(state.latestEventTime)
+        out.count(state.metrics.count)
+        for metric in state.metrics {
+            out.count(metric.buckets.count)
+            for bucket in metric.buckets {
+                out.signed(bucket.index)
+                out.double(bucket.value)
+            }
+            out.count(metric.distinct.count)
+            for entry in metric.distinct {
+                out.fixed(entry.hash)
+                out.signed(entry.bucket)
+            }
+        }
+        out.count(state.suppressions.count)
+        for suppression in state.suppressions {
+            out.optionalTime(suppression.lastStart)
+            out.optionalTime(suppression.lastEnd)
+        }
+        out.byte(mask(state.channels.subscribed))
+        out.byte(mask(state.channels.unsubscribed))
+        out.count(state.channels.sent.count)
+        for sent in state.channels.sent {
+            out.time(sent.time)
+            out.byte(UInt8(Channel.allCases.firstIndex(of: sent.channel)!))
+        }
+        out.count(state.workflows.count)
+        for memory in state.workflows {
+            out.count(memory.entries)
+            out.optionalTime(memory.lastEntry)
+            out.optionalTime(memory.conditionSince)
+            out.byte(memory.sustainedChecked ? 1 : 0)
+            out.optionalTime(memory.scheduled)
+            out.optionalTime(memory.scheduledFrom)
+            out.count(memory.lastSuppression.count)
+            memory.lastSuppression.forEach { out.string($0) }
+        }
+        if let run = state.run {
+            out.byte(1)
+            out.count(run.workflow)
+            out.count(run.entry)
+            out.time(run.enteredAt)
+            out.optionalString(run.variant)
+            out.count(run.position)
+            switch run.waiting {
+            case nil: out.byte(0)
+            case .until(let time)?:
+                out.byte(1)
+                out.time(time)
+            case .event(let name, let timeout, let position)?:
+                out.byte(2)
+                out.string(name)
+                out.time(timeout)
+                out.count(position)
+            }
+            out.json(run.evidence)
+        } else {
+            out.byte(0)
+        }
+        out.count(state.recentMessages.count)
+        for mark in state.recentMessages {
+            out.fixed(mark.hash)
+            out.time(mark.time)
+        }
+        out.count(state.lateEvents)
+        out.count(state.aliases.count)
+        state.aliases.forEach { out.string($0) }
+        return out.bytes
+    }
+
+    /// - Throws: ``StateCodecError`` for bytes that are not a state this version wrote.
+    public static func decode(_ bytes: [UInt8], program: Program) throws(StateCodecError) -> CustomerState {
+        var input = Reader(bytes: bytes)
+        guard try input.byte() == version else { throw StateCodecError(reason: "unknown state version") }
+        var state = CustomerState(customerID: try input.string(), program: program)
+        state.traits = try input.json()
+        state.accountID = try input.optionalString()
+        state.accountTraits = try input.json()
+        state.latestEventTime = try input.optionalTime()
+        let metrics = try (0..<input.count()).map { _ throws(StateCodecError) in
+            let buckets = try (0..<input.count()).map { _ throws(StateCodecError) in
+                MetricState.Bucket(index: try input.signed(), value: try input.double())
+            }
+            let distinct = try (0..<input.count()).map { _ throws(StateCodecError) in (hash: try input.fixed(), bucket: try input.signed()) }
+            return MetricState(buckets: buckets, distinct: distinct)
+        }
+        state.metrics = fit(metrics, state.metrics.count, MetricState())
+        let suppressions = try (0..<input.count()).map { _ throws(StateCodecError) in
+            SuppressionState(lastStart: try input.optionalTime(), lastEnd: try input.optionalTime())
+        }
+        state.suppressions = fit(suppressions, state.suppressions.count, SuppressionState())
+        state.channels.subscribed = channels(try input.byte())
+        state.channels.unsubscribed = channels(try input.byte())
+        state.channels.sent = try (0..<input.count()).map { _ throws(StateCodecError) in
+            let time = try input.time()
+            let index = Int(try input.byte())
+            guard index < Channel.allCases.count else { throw StateCodecError(reason: "unknown channel \(index)") }
+            return ChannelState.SentMessage(time: time, channel: Channel.allCases[index])
+        }
+        let workflows = try (0..<input.count()).map { _ throws(StateCodecError) in
+            var memory = WorkflowMemory()
+            memory.entries = try input.count()
+            memory.lastEntry = try input.optionalTime()
+            memory.conditionSince = try input.optionalTime()
+            memory.sustainedChecked = try input.byte() == 1
+            memory.scheduled = try input.optionalTime()
+            memory.scheduledFrom = try input.optionalTime()
+            memory.lastSuppression = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
+            return memory
+        }
+        state.workflows = fit(workflows, state.workflows.count, WorkflowMemory())
+        if try input.byte() == 1 {
+            let workflow = try input.count()
+            let entry = try input.count()
+            let enteredAt = try input.time()
+            let variant = try input.optionalString()
+            let position = try input.count()
+            let waiting: Run.Waiting?
+            switch try input.byte() {
+            case 0: waiting = nil
+            case 1: waiting = .until(try input.time())
+            case 2: waiting = .event(name: try input.string(), timeout: try input.time(), timeoutPosition: try input.count())
+            default: throw StateCodecError(reason: "unknown wait kind")
+            }
+            let run = Run(workflow: workflow, entry: entry, enteredAt: enteredAt, variant: variant, position: position, waiting: waiting, evidence: try input.json())
+            if workflow < program.workflows.count { state.run = run }
+        }
+        state.recentMessages = try (0..<input.count()).map { _ throws(StateCodecError) in
+            CustomerState.MessageMark(hash: try input.fixed(), time: try input.time())
+        }
+        state.lateEvents = try input.count()
+        state.aliases = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
+        guard input.atEnd else { throw StateCodecError(reason: "\(bytes.count - input.offset) bytes left over") }
+        return state
+    }
+
+    private static func fit<T>(_ values: [T], _ count: Int, _ empty: T) -> [T] {
+        values.count >= count ? Array(values.prefix(count)) : values + Array(repeating: empty, count: count - values.count)
+    }
+
+    private static func mask(_ channels: Set<Channel>) -> UInt8 {
+        Channel.allCases.enumerated().reduce(0) { channels.contains($1.element) ? $0 | 1 << $1.offset : $0 }
+    }
+
+    private static func channels(_ mask: UInt8) -> Set<Channel> {
+        Set(Channel.allCases.enumerated().filter { mask & 1 << $0.offset != 0 }.map(\.element))
+    }
+
+    private struct Writer {
+        var bytes: [UInt8] = []
+
+        mutating func byte(_ value: UInt8) { bytes.append(value) }
+
+        mutating func count(_ value: Int) { unsigned(UInt64(value)) }
+
+        mutating func unsigned(_ value: UInt64) {
+            var value = value
+            while value >= 0x80 {
+                bytes.append(UInt8(value & 0x7F) | 0x80)
+                value >>= 7
+            }
+            bytes.append(UInt8(value))
+        }
+
+        mutating func signed(_ value: Int64) { unsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
+        mutating func time(_ value: Timestamp) { signed(value.rawValue) }
+
+        mutating func optionalTime(_ value: Timestamp?) {
+            byte(value == nil ? 0 : 1)
+            if let value { time(value) }
+        }
+
+        mutating func fixed(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        mutating func double(_ value: Double) { fixed(value.bitPattern) }
+
+        mutating func string(_ value: String) {
+            count(value.utf8.count)
+            bytes.append(contentsOf: value.utf8)
+        }
+
+        mutating func optionalString(_ value: String?) {
+            byte(value == nil ? 0 : 1)
+            if let value { string(value) }
+        }
+
+        mutating func json(_ object: JSONObject) {
+            if object.isEmpty { return count(0) }
+            var writer = JSONWriter()
+            writer.write(.object(object))
+            count(writer.bytes.count)
+            bytes.append(contentsOf: writer.bytes)
+        }
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+
+        var atEnd: Bool { offset == bytes.count }
+
+        mutating func byte() throws(StateCodecError) -> UInt8 {
+            guard offset < bytes.count else { throw StateCodecError(reason: "truncated") }
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        mutating func unsigned() throws(StateCodecError) -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                let next = try byte()
+                guard shift < 64 else { throw StateCodecError(reason: "varint too long") }
+                value |= UInt64(next & 0x7F) << shift
+                if next < 0x80 { return value }
+                shift += 7
+            }
+        }
+
+        mutating func count() throws(StateCodecError) -> Int {
+            let value = try unsigned()
+            guard value <= UInt64(bytes.count) * 8 + 1_000_000 else { throw StateCodecError(reason: "implausible count \(value)") }
+            return Int(value)
+        }
+
+        mutating func signed() throws(StateCodecError) -> Int64 {
+            let value = try unsigned()
+            return Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1)
+        }
+
+        mutating func time() throws(StateCodecError) -> Timestamp { Timestamp(milliseconds: try signed()) }
+
+        mutating func optionalTime() throws(StateCodecError) -> Timestamp? { try byte() == 1 ? try time() : nil }
+
+        mutating func fixed() throws(StateCodecError) -> UInt64 {
+            guard offset + 8 <= bytes.count else { throw StateCodecError(reason: "truncated") }
+            var value: UInt64 = 0
+            for index in (0..<8).reversed() { value = value << 8 | UInt64(bytes[offset + index]) }
+            offset += 8
+            return value
+        }
+
+        mutating func double() throws(StateCodecError) -> Double { Double(bitPattern: try fixed()) }
+
+        mutating func string() throws(StateCodecError) -> String {
+            let length = try count()
+            guard offset + length <= bytes.count else { throw StateCodecError(reason: "truncated") }
+            defer { offset += length }
+            return String(decoding: bytes[offset..<offset + length], as: UTF8.self)
+        }
+
+        mutating func optionalString() throws(StateCodecError) -> String? { try byte() == 1 ? try string() : nil }
+
+        mutating func json() throws(StateCodecError) -> JSONObject {
+            let length = try count()
+            if length == 0 { return JSONObject() }
+            guard offset + length <= bytes.count else { throw StateCodecError(reason: "truncated") }
+            defer { offset += length }
+            let value = try bytes[offset..<offset + length].withUnsafeBufferPointer { buffer in
+                Result { () throws(JSONSyntaxError) in try JSONReader.parse(buffer) }
+            }.mapError { StateCodecError(reason: "bad JSON: \($0)") }.get()
+            guard case .object(let object) = value else { throw StateCodecError(reason: "expected a JSON object") }
+            return object
+        }
+    }
+}
+
+public struct StateCodecError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "cannot decode customer state: \(reason)" }
+}
