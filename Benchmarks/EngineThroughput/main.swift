@@ -32,11 +32,18 @@ let inputBytes = lines.reduce(0) { $0 + $1.count }
 print("\(lines.count) records (\(customerCount) identify, \(eventCount) events), \(inputBytes / lines.count) bytes on average")
 
 let decoder = EventDecoder()
-var decoded = 0
+var events: [Event] = []
+events.reserveCapacity(lines.count)
 let decodeSeconds = seconds {
-    for line in lines where (try? decoder.decode(line)) != nil { decoded += 1 }
+    for line in lines { events.append(try! decoder.decode(line)) }
 }
-precondition(decoded == lines.count)
+
+var engineOnly = Replay(program: program)
+var engineOutputs = 0
+let engineSeconds = seconds {
+    for event in events { engineOutputs += engineOnly.process(event).count }
+}
+events = []
 
 var replay = Replay(program: program)
 var outputCount = 0
@@ -56,6 +63,7 @@ let runSeconds = seconds {
 let sizes = replay.states.values.map { StateCodec.encode($0).count }.sorted()
 
 print(String(format: "decode only:           %9.0f records/s", Double(lines.count) / decodeSeconds))
+print(String(format: "engine only:           %9.0f records/s  (decoded events in, outputs as values)", Double(lines.count) / engineSeconds))
 print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
 print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
 print(replay.summary.report.split(separator: "\n").prefix(1).joined())

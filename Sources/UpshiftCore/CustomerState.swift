@@ -33,8 +33,8 @@ public struct CustomerState: Sendable, Hashable {
 
     /// A trait of the customer, or of their account under `account.`.
     public func trait(_ path: [String]) -> JSONValue? {
-        if path.first == "account" { return JSONValue.object(accountTraits).value(at: Array(path.dropFirst())) }
-        return JSONValue.object(traits).value(at: path)
+        if path.first == "account" { return accountTraits.value(at: Array(path.dropFirst())) }
+        return traits.value(at: path)
     }
 
     public struct MessageMark: Sendable, Hashable {

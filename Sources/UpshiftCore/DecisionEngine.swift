@@ -7,9 +7,12 @@
 /// and content never depend on when a timer was noticed; only `decision_time` records `now`.
 public struct DecisionEngine: Sendable {
     public let program: Program
+    /// What each event name touches, worked out once: an event costs one lookup, not a scan.
+    let routes: [String: EventRoutes]
 
     public init(program: Program) {
         self.program = program
+        self.routes = EventRoutes.index(program)
     }
 
     /// What became of an event.
@@ -24,6 +27,8 @@ public struct DecisionEngine: Sendable {
     public struct Result: Sendable, Hashable {
         public var disposition: Disposition
         public var outputs: [Output]
+        /// When the customer's next timer is due after this event, if one is pending.
+        public var nextTimer: Timestamp?
     }
 
     public func newState(for customerID: String) -> CustomerState {
@@ -35,7 +40,7 @@ public struct DecisionEngine: Sendable {
         var context = Context(engine: self, decisionTime: now)
         let mark = StableHash.of(event.messageID.utf8)
         if state.recentMessages.contains(where: { $0.hash == mark }) {
-            return Result(disposition: .duplicate, outputs: [])
+            return Result(disposition: .duplicate, outputs: [], nextTimer: nextTimer(state))
         }
         rememberMessage(mark, at: event.timestamp, in: &state)
 
@@ -49,7 +54,7 @@ public struct DecisionEngine: Sendable {
                 "message_id": .string(event.messageID), "latest_event_time": .string(latest.description),
                 "behind_ms": .number(Double((latest - event.timestamp).milliseconds)),
             ]
-            return Result(disposition: .late, outputs: [output])
+            return Result(disposition: .late, outputs: [output], nextTimer: nextTimer(state))
         }
 
         context.fireTimers(upTo: event.timestamp, state: &state)
@@ -58,7 +63,7 @@ public struct DecisionEngine: Sendable {
         context.evaluateTriggers(at: event.timestamp, state: &state)
         // What the event itself made due at once (a trigger with no delay).
         context.fireTimers(upTo: event.timestamp, state: &state)
-        return Result(disposition: .applied, outputs: context.outputs)
+        return Result(disposition: .applied, outputs: context.outputs, nextTimer: nextTimer(state))
     }
 
     /// Fires every timer due at or before `now`, each at its own due time.
@@ -135,22 +140,19 @@ private struct Context {
         var properties = event.properties
         if event.kind != .track, let page = event.name, properties["name"] == nil { properties["name"] = .string(page) }
 
-        for (index, metric) in program.metrics.enumerated() where metric.event == name {
+        let routes = engine.routes[name]
+        for index in routes?.metrics ?? [] {
+            let metric = program.metrics[index]
             guard metric.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
                 metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
                 anchor: anchor(metric, state))
         }
-        for (index, suppression) in program.suppressions.enumerated() {
-            switch suppression.rule {
-            case .between(let start, let end):
-                if name == start { state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp) }
-                if name == end { state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp) }
-            case .within(_, let of) where of == name:
-                state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
-            default:
-                break
-            }
+        for index in routes?.suppressionStarts ?? [] {
+            state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
+        }
+        for index in routes?.suppressionEnds ?? [] {
+            state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp)
         }
         if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
             if name == "Unsubscribed" {
@@ -161,11 +163,10 @@ private struct Context {
                 state.channels.unsubscribed.remove(channel)
             }
         }
-        for (index, workflow) in program.workflows.enumerated() {
-            if case .afterEvent(let trigger, let offset) = workflow.trigger, trigger == name {
-                state.workflows[index].scheduled = event.timestamp + offset
-                state.workflows[index].scheduledFrom = event.timestamp
-            }
+        for index in routes?.afterEventWorkflows ?? [] {
+            guard case .afterEvent(_, let offset) = program.workflows[index].trigger else { continue }
+            state.workflows[index].scheduled = event.timestamp + offset
+            state.workflows[index].scheduledFrom = event.timestamp
         }
         guard var run = state.run else { return }
         let workflow = program.workflows[run.workflow]
@@ -526,5 +527,33 @@ private struct Context {
         output.step = step
         output.variant = variant
         return output
+    }
+}
+
+/// The metrics, suppressions and workflows one event name updates.
+struct EventRoutes: Sendable {
+    var metrics: [Int] = []
+    var suppressionStarts: [Int] = []
+    var suppressionEnds: [Int] = []
+    var afterEventWorkflows: [Int] = []
+
+    static func index(_ program: Program) -> [String: EventRoutes] {
+        var routes: [String: EventRoutes] = [:]
+        for (index, metric) in program.metrics.enumerated() { routes[metric.event, default: EventRoutes()].metrics.append(index) }
+        for (index, suppression) in program.suppressions.enumerated() {
+            switch suppression.rule {
+            case .between(let start, let end):
+                routes[start, default: EventRoutes()].suppressionStarts.append(index)
+                routes[end, default: EventRoutes()].suppressionEnds.append(index)
+            case .within(_, let event):
+                routes[event, default: EventRoutes()].suppressionStarts.append(index)
+            case .trait:
+                break
+            }
+        }
+        for (index, workflow) in program.workflows.enumerated() {
+            if case .afterEvent(let name, _) = workflow.trigger { routes[name, default: EventRoutes()].afterEventWorkflows.append(index) }
+        }
+        return routes
     }
 }

@@ -55,6 +55,16 @@ public struct JSONObject: Sendable, Hashable {
 
     public var isEmpty: Bool { members.isEmpty }
 
+    /// The value at a dotted path of keys, walking nested objects.
+    public func value(at path: [String]) -> JSONValue? {
+        guard let first = path.first, var current = self[first] else { return nil }
+        for key in path.dropFirst() {
+            guard case .object(let object) = current, let next = object[key] else { return nil }
+            current = next
+        }
+        return current
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.members.count == rhs.members.count
             && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }

@@ -48,13 +48,13 @@ public struct MetricState: Sendable, Hashable {
         case .count:
             fold(index, 1, +)
         case .sum(let property):
-            guard let amount = JSONValue.object(properties).value(at: property)?.number else { return }
+            guard let amount = properties.value(at: property)?.number else { return }
             fold(index, amount, +)
         case .max(let property):
-            guard let amount = JSONValue.object(properties).value(at: property)?.number else { return }
+            guard let amount = properties.value(at: property)?.number else { return }
             fold(index, amount, Swift.max)
         case .distinct(let property):
-            guard let value = JSONValue.object(properties).value(at: property) else { return }
+            guard let value = properties.value(at: property) else { return }
             var writer = JSONWriter()
             writer.write(value)
             let hash = StableHash.of(writer.bytes)

@@ -75,7 +75,7 @@ public struct PropertyMatch: Sendable, Hashable {
     public var values: [JSONValue]
 
     public func matches(_ properties: JSONObject) -> Bool {
-        guard let value = JSONValue.object(properties).value(at: path) else { return false }
+        guard let value = properties.value(at: path) else { return false }
         return values.contains(value)
     }
 }

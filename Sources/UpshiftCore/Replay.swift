@@ -12,6 +12,8 @@ public struct Replay: Sendable {
     /// Anonymous ids linked by `alias` calls to the known id whose state they use.
     public private(set) var aliases: [String: String] = [:]
     private var timers = Heap<PendingTimer>()
+    /// Each customer's pending due time; a queued entry that no longer matches is stale.
+    private var dueTimes: [String: Timestamp] = [:]
 
     public init(program: Program) {
         engine = DecisionEngine(program: program)
@@ -27,7 +29,7 @@ public struct Replay: Sendable {
         let engine = self.engine
         let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
         summary.record(result.disposition)
-        schedule(states[event.customerID]!)
+        schedule(event.customerID, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
         return outputs
@@ -43,10 +45,10 @@ public struct Replay: Sendable {
         var outputs: [Output] = []
         while let next = timers.min, next.due <= time {
             timers.removeMin()
-            guard let state = states[next.customerID], engine.nextTimer(state) == next.due else { continue }
+            guard dueTimes[next.customerID] == next.due else { continue }
             let engine = self.engine
             let fired = engine.fireTimers(upTo: next.due, state: &states[next.customerID]!)
-            schedule(states[next.customerID]!)
+            schedule(next.customerID, engine.nextTimer(states[next.customerID]!))
             summary.record(fired)
             outputs += fired
         }
@@ -61,8 +63,11 @@ public struct Replay: Sendable {
         return outputs
     }
 
-    private mutating func schedule(_ state: CustomerState) {
-        if let due = engine.nextTimer(state) { timers.insert(PendingTimer(due: due, customerID: state.customerID)) }
+    /// Queues a customer's due time once; an entry left behind by a change is skipped when it comes up.
+    private mutating func schedule(_ customerID: String, _ due: Timestamp?) {
+        guard dueTimes[customerID] != due else { return }
+        dueTimes[customerID] = due
+        if let due { timers.insert(PendingTimer(due: due, customerID: customerID)) }
     }
 }
 
