@@ -5,7 +5,7 @@
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: test broker bench-kafka deps kcat
+.PHONY: test broker bench-kafka bench-engine deps kcat
 
 ## Run every test suite (Swift Testing) against the embedded Kafka broker.
 test: deps
@@ -20,6 +20,11 @@ broker: deps
 bench-kafka: deps kcat
 	swift build -c release --product KafkaThroughput
 	.build/release/KafkaThroughput
+
+## The decision engine alone on one core: 1,000,000 generated events over 100,000 customers.
+bench-engine:
+	swift build -c release --product EngineThroughput
+	.build/release/EngineThroughput
 
 deps:
 	@pkg-config --exists rdkafka || { \
