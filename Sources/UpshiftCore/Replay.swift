@@ -35,6 +35,23 @@ public struct Replay: Sendable {
         return outputs
     }
 
+    /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
+    /// aliases that pointed at them.
+    public mutating func forget(_ customerID: String) {
+        states[customerID] = nil
+        dueTimes[customerID] = nil
+        aliases = aliases.filter { $0.key != customerID && $0.value != customerID }
+    }
+
+    /// Forgets every customer idle for the program's idle TTL at `time` (no event for that long
+    /// and nothing pending), and returns how many went.
+    @discardableResult
+    public mutating func expireIdle(at time: Timestamp) -> Int {
+        let idle = states.values.filter { engine.isIdle($0, at: time) }.map(\.customerID)
+        idle.forEach { forget($0) }
+        return idle.count
+    }
+
     /// Counts a record that could not be decoded.
     public mutating func reject(_ error: EventError) {
         summary.rejected[error.field, default: 0] += 1

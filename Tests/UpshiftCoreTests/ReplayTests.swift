@@ -158,3 +158,45 @@ struct StateCodecTests {
         #expect(error?.description.hasPrefix("cannot decode customer state:") == true)
     }
 }
+
+@Suite("Customer lifetime")
+struct CustomerLifetimeTests {
+    private func program() throws -> Program {
+        try UpshiftCoreTests.program("""
+            settings: { idle_ttl: 30d }
+            workflows:
+              - id: warranty
+                trigger: { after: "Delivery Confirmed", by: 2d }
+                steps: [ { send: { channel: email, template: warranty } } ]
+            """, shared: false)
+    }
+
+    @Test func idleCustomersExpireButOnesWithPendingTimersStay() throws {
+        var replay = Replay(program: try program())
+        _ = replay.process(track("Page Viewed", "quiet", at: "2026-03-01T10:00Z"))
+        _ = replay.process(track("Delivery Confirmed", "waiting", at: "2026-03-01T10:00Z"))
+        #expect(replay.expireIdle(at: at("2026-03-20T00:00Z")) == 0)
+        #expect(replay.expireIdle(at: at("2026-04-01T00:00Z")) == 1)
+        #expect(replay.states.keys.sorted() == ["waiting"])
+    }
+
+    @Test func forgettingACustomerRemovesStateTimersAndAliases() throws {
+        var replay = Replay(program: try program())
+        _ = replay.process(Event(kind: .alias, customerID: "known", userID: "known", messageID: "a", timestamp: at("2026-03-01T09:00Z"), previousID: "anon"))
+        _ = replay.process(track("Delivery Confirmed", "known", at: "2026-03-01T10:00Z"))
+        replay.forget("known")
+        #expect(replay.states.isEmpty)
+        #expect(replay.aliases.isEmpty)
+        #expect(replay.finish().isEmpty)
+    }
+
+    @Test func anonymousEventsAfterAnAliasReachTheKnownCustomer() throws {
+        var replay = Replay(program: try program())
+        _ = replay.process(Event(kind: .alias, customerID: "known", userID: "known", messageID: "a", timestamp: at("2026-03-01T09:00Z"), previousID: "anon"))
+        _ = replay.process(Event(kind: .track, customerID: "anon", anonymousID: "anon", messageID: "d", timestamp: at("2026-03-01T10:00Z"), name: "Delivery Confirmed"))
+        let outputs = replay.finish()
+        #expect(outputs.map(\.customerID) == ["known", "known"])
+        #expect(outputs.map(\.kind) == [.offer, .exit])
+        #expect(replay.states["known"]?.aliases == ["anon"])
+    }
+}
