@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "upshift", targets: ["upshift"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "UpshiftCore", targets: ["UpshiftCore"]),
+        .library(name: "UpshiftRuntime", targets: ["UpshiftRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,6 +22,7 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        .target(name: "UpshiftRuntime", dependencies: ["Kafka", "UpshiftCore"]),
         .target(
             name: "UpshiftCore",
             dependencies: [
@@ -33,6 +35,7 @@ let package = Package(
             dependencies: [
                 "Kafka",
                 "UpshiftCore",
+                "UpshiftRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +51,7 @@ let package = Package(
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
+        .testTarget(name: "UpshiftRuntimeTests", dependencies: ["UpshiftRuntime", "UpshiftCore", "Kafka"]),
     ],
     swiftLanguageModes: [.v6]
 )

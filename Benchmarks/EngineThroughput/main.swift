@@ -38,14 +38,14 @@ let decodeSeconds = seconds {
     for line in lines { events.append(try! decoder.decode(line)) }
 }
 
-var engineOnly = Replay(program: program)
+var engineOnly = StreamEngine(program: program)
 var engineOutputs = 0
 let engineSeconds = seconds {
     for event in events { engineOutputs += engineOnly.process(event).count }
 }
 events = []
 
-var replay = Replay(program: program)
+var replay = StreamEngine(program: program)
 var outputCount = 0
 var outputBytes = 0
 let runSeconds = seconds {

@@ -52,7 +52,7 @@ public struct Scenario: Sendable, Decodable {
 
     /// Runs the scenario and compares what came out with what was expected.
     public func run(_ program: Program) -> ScenarioResult {
-        var replay = Replay(program: program)
+        var replay = StreamEngine(program: program)
         var outputs: [Output] = []
         for event in stream.sorted(by: { $0.timestamp < $1.timestamp }) { outputs += replay.process(event) }
         outputs += replay.advance(to: until)

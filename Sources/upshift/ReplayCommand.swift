@@ -27,7 +27,7 @@ struct ReplayCommand: ParsableCommand {
         let program = try loadProgram(workflowFiles)
         let text = try readText(events)
         let input = ReplayInput(lines: text.split(separator: "\n", omittingEmptySubsequences: false))
-        var replay = Replay(program: program)
+        var replay = StreamEngine(program: program)
         for rejected in input.rejected {
             replay.reject(rejected.error)
             printError("\(events):\(rejected.line): rejected: \(rejected.error)")

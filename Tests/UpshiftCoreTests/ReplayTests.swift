@@ -48,7 +48,7 @@ struct ReplayTests {
         let program = try examplePrograms()
         for seed in UInt64(1)...UInt64(8) {
             let stream = generatedStream(customers: 12, events: 1500, seed: seed)
-            var reference = Replay(program: program)
+            var reference = StreamEngine(program: program)
             var expected: [Output] = []
             for event in stream { expected += reference.process(event) }
             expected += reference.finish()
@@ -96,7 +96,7 @@ struct ReplayTests {
         #expect(input.rejected.map(\.line) == [3, 5])
         #expect(input.rejected.map(\.error.field) == ["record", "userId"])
 
-        var replay = Replay(program: try examplePrograms())
+        var replay = StreamEngine(program: try examplePrograms())
         for rejected in input.rejected { replay.reject(rejected.error) }
         var outputs: [Output] = []
         for event in input.events { outputs += replay.process(event) }
@@ -141,7 +141,7 @@ struct ReplayTests {
 struct StateCodecTests {
     @Test func everyStateOfAGeneratedStreamSurvivesEncoding() throws {
         let program = try examplePrograms()
-        var replay = Replay(program: program)
+        var replay = StreamEngine(program: program)
         for event in generatedStream(customers: 30, events: 3000, seed: 42) { _ = replay.process(event) }
         #expect(replay.states.values.contains { $0.run != nil })
         for state in replay.states.values {
@@ -172,7 +172,7 @@ struct CustomerLifetimeTests {
     }
 
     @Test func idleCustomersExpireButOnesWithPendingTimersStay() throws {
-        var replay = Replay(program: try program())
+        var replay = StreamEngine(program: try program())
         _ = replay.process(track("Page Viewed", "quiet", at: "2026-03-01T10:00Z"))
         _ = replay.process(track("Delivery Confirmed", "waiting", at: "2026-03-01T10:00Z"))
         #expect(replay.expireIdle(at: at("2026-03-20T00:00Z")) == 0)
@@ -181,7 +181,7 @@ struct CustomerLifetimeTests {
     }
 
     @Test func forgettingACustomerRemovesStateTimersAndAliases() throws {
-        var replay = Replay(program: try program())
+        var replay = StreamEngine(program: try program())
         _ = replay.process(Event(kind: .alias, customerID: "known", userID: "known", messageID: "a", timestamp: at("2026-03-01T09:00Z"), previousID: "anon"))
         _ = replay.process(track("Delivery Confirmed", "known", at: "2026-03-01T10:00Z"))
         replay.forget("known")
@@ -191,7 +191,7 @@ struct CustomerLifetimeTests {
     }
 
     @Test func anonymousEventsAfterAnAliasReachTheKnownCustomer() throws {
-        var replay = Replay(program: try program())
+        var replay = StreamEngine(program: try program())
         _ = replay.process(Event(kind: .alias, customerID: "known", userID: "known", messageID: "a", timestamp: at("2026-03-01T09:00Z"), previousID: "anon"))
         _ = replay.process(Event(kind: .track, customerID: "anon", anonymousID: "anon", messageID: "d", timestamp: at("2026-03-01T10:00Z"), name: "Delivery Confirmed"))
         let outputs = replay.finish()

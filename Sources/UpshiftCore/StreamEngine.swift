@@ -1,11 +1,12 @@
 import HeapModule
 
-/// Runs the engine over a whole stream of events with a simulated clock: the clock is the event
-/// time of the event being processed, and every customer's timers fire when the clock passes
-/// their due time, as they would in a live run with the stream-time clock.
+/// Runs the engine over a stream of events for many customers, holding their states and a queue
+/// of their timers. With ``process(_:)`` alone the clock is the event time (a replay, or a live
+/// run on stream time); ``advance(to:)`` moves it on without an event (a live run on the wall
+/// clock). Which customers changed is kept until ``takeChanged()``, for a changelog.
 ///
 /// Feed events in event-time order (``ReplayInput`` sorts a file's records that way).
-public struct Replay: Sendable {
+public struct StreamEngine: Sendable {
     public let engine: DecisionEngine
     public private(set) var states: [String: CustomerState] = [:]
     public private(set) var summary = ReplaySummary()
@@ -15,12 +16,36 @@ public struct Replay: Sendable {
     /// Each customer's pending due time; a queued entry that no longer matches is stale.
     private var dueTimes: [String: Timestamp] = [:]
 
+    /// Customers changed or forgotten since the last ``takeChanged()``.
+    private var changed: Set<String> = []
+
     public init(program: Program) {
         engine = DecisionEngine(program: program)
     }
 
+    /// Starts from restored states, with their timers queued.
+    public init(program: Program, states: [String: CustomerState]) {
+        engine = DecisionEngine(program: program)
+        self.states = states
+        for (customerID, state) in states { schedule(customerID, engine.nextTimer(state)) }
+    }
+
+    /// Whether any customer changed since the last ``takeChanged()``.
+    public var hasChanges: Bool { !changed.isEmpty }
+
+    /// The customers whose state changed (or was forgotten) since the last call.
+    public mutating func takeChanged() -> Set<String> {
+        defer { changed = [] }
+        return changed
+    }
+
     /// Fires the timers due at or before the event's time, then processes it.
     public mutating func process(_ event: Event) -> [Output] {
+        handle(event).outputs
+    }
+
+    /// As ``process(_:)``, also telling what became of the event (applied, duplicate, late).
+    public mutating func handle(_ event: Event) -> DecisionEngine.Result {
         var outputs = advance(to: event.timestamp)
         var event = event
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
@@ -29,10 +54,11 @@ public struct Replay: Sendable {
         let engine = self.engine
         let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
         summary.record(result.disposition)
+        if result.disposition != .duplicate { changed.insert(event.customerID) }
         schedule(event.customerID, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
-        return outputs
+        return DecisionEngine.Result(disposition: result.disposition, outputs: outputs, nextTimer: result.nextTimer)
     }
 
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
@@ -40,6 +66,7 @@ public struct Replay: Sendable {
     public mutating func forget(_ customerID: String) {
         states[customerID] = nil
         dueTimes[customerID] = nil
+        changed.insert(customerID)
         aliases = aliases.filter { $0.key != customerID && $0.value != customerID }
     }
 
@@ -65,6 +92,7 @@ public struct Replay: Sendable {
             guard dueTimes[next.customerID] == next.due else { continue }
             let engine = self.engine
             let fired = engine.fireTimers(upTo: next.due, state: &states[next.customerID]!)
+            changed.insert(next.customerID)
             schedule(next.customerID, engine.nextTimer(states[next.customerID]!))
             summary.record(fired)
             outputs += fired

@@ -1,0 +1,128 @@
+import Kafka
+import UpshiftCore
+
+/// The changelog's record format, and how a partition's state is rebuilt from it.
+///
+/// Each transaction writes the customers it changed (key: customer id, value: ``StateCodec``
+/// bytes, or none for a deleted customer) and ends with a commit marker keyed by the writer's
+/// session, whose value holds the transaction's number in that session, the input offsets and the
+/// stream time. Every record carries its session and transaction number in headers.
+///
+/// A restore applies a state record only when a later marker of its session covers its
+/// transaction and does not list it among the session's aborted ones. On a real broker
+/// `read_committed` already hides aborted transactions; librdkafka 2.0.2's mock does not, and this
+/// rule drops them anyway, as it drops the open transaction of a session that crashed (no marker
+/// of that session ever covers it). Markers are keyed per session, so compaction keeps the latest
+/// marker of every session, which is all the rule needs. The last marker read gives
+/// the input offsets to resume from, which also covers brokers that drop transactional offset
+/// commits (the mock again).
+enum Changelog {
+    static let sessionHeader = "upshift_session"
+    static let transactionHeader = "upshift_txn"
+    static let markerPrefix = "\u{0}upshift.commit/"
+
+    static func stateRecord(
+        topic: String, partition: Int32, customerID: String, state: [UInt8]?, session: String, transaction: Int
+    ) -> ProducerRecord {
+        ProducerRecord(
+            topic: topic, partition: partition, key: Array(customerID.utf8), value: state,
+            headers: [KafkaHeader(sessionHeader, session), KafkaHeader(transactionHeader, String(transaction))])
+    }
+
+    static func marker(topic: String, partition: Int32, session: String, commit: Commit) -> ProducerRecord {
+        var offsets = JSONObject()
+        for (topicPartition, offset) in commit.offsets.sorted(by: { $0.key < $1.key }) {
+            offsets["\(topicPartition.topic)/\(topicPartition.partition)"] = .number(Double(offset))
+        }
+        var value: JSONObject = ["transaction": .number(Double(commit.transaction)), "offsets": .object(offsets)]
+        if !commit.aborted.isEmpty { value["aborted"] = .array(commit.aborted.map { .number(Double($0)) }) }
+        if let streamTime = commit.streamTime { value["stream_time"] = .number(Double(streamTime.rawValue)) }
+        var writer = JSONWriter()
+        writer.write(.object(value))
+        return ProducerRecord(
+            topic: topic, partition: partition, key: Array((markerPrefix + session).utf8), value: writer.bytes,
+            headers: [KafkaHeader(sessionHeader, session), KafkaHeader(transactionHeader, String(commit.transaction))])
+    }
+
+    /// What one transaction committed for one partition.
+    struct Commit: Sendable, Hashable {
+        var transaction: Int
+        /// Transactions of this session that were aborted, which a restore must skip.
+        var aborted: [Int] = []
+        /// The next input offset to read, per input partition.
+        var offsets: [TopicPartition: Int64]
+        var streamTime: Timestamp?
+    }
+
+    /// Rebuilds a partition's state from its changelog records, read in order.
+    struct Restorer {
+        let program: Program
+        private(set) var states: [String: CustomerState] = [:]
+        /// Records whose transaction is not confirmed yet, per session, in log order.
+        private var pending: [String: [(transaction: Int, customerID: String, value: [UInt8]?)]] = [:]
+        /// The most recent commit read.
+        private(set) var lastCommit: Commit?
+        private(set) var recordsRead = 0
+        private(set) var undecodable = 0
+
+        init(program: Program) { self.program = program }
+
+        mutating func read(_ record: ConsumerRecord) {
+            recordsRead += 1
+            guard let session = text(record.header(sessionHeader)?.value),
+                let transaction = text(record.header(transactionHeader)?.value).flatMap({ Int($0) }),
+                let key = text(record.key)
+            else { return }
+            if key.hasPrefix(markerPrefix) {
+                confirm(session: session, transaction: transaction, marker: record.value)
+            } else {
+                pending[session, default: []].append((transaction, key, record.value))
+            }
+        }
+
+        private mutating func confirm(session: String, transaction: Int, marker: [UInt8]?) {
+            guard let marker, let commit = Self.commit(from: marker, transaction: transaction) else { return }
+            var unconfirmed: [(transaction: Int, customerID: String, value: [UInt8]?)] = []
+            for entry in pending[session] ?? [] {
+                if entry.transaction > transaction {
+                    unconfirmed.append(entry)
+                } else if !commit.aborted.contains(entry.transaction) {
+                    apply(entry.customerID, entry.value)
+                }
+            }
+            pending[session] = unconfirmed
+            lastCommit = commit
+        }
+
+        private mutating func apply(_ customerID: String, _ value: [UInt8]?) {
+            guard let value else {
+                states[customerID] = nil
+                return
+            }
+            do {
+                states[customerID] = try StateCodec.decode(value, program: program)
+            } catch {
+                undecodable += 1
+            }
+        }
+
+        static func commit(from bytes: [UInt8], transaction: Int) -> Commit? {
+            guard case .object(let object)? = try? bytes.withUnsafeBufferPointer({ try JSONReader.parse($0) }) else { return nil }
+            var offsets: [TopicPartition: Int64] = [:]
+            for member in object["offsets"]?.object?.members ?? [] {
+                guard let slash = member.key.lastIndex(of: "/"), let partition = Int32(member.key[member.key.index(after: slash)...]),
+                    let offset = member.value.number
+                else { continue }
+                offsets[TopicPartition(String(member.key[..<slash]), partition)] = Int64(offset)
+            }
+            let streamTime = object["stream_time"]?.number.map { Timestamp(milliseconds: Int64($0)) }
+            let aborted = object["aborted"].flatMap { value -> [Int]? in
+                guard case .array(let numbers) = value else { return nil }
+                return numbers.compactMap { $0.number.map(Int.init) }
+            } ?? []
+            return Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime)
+        }
+
+        private func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+    }
+}

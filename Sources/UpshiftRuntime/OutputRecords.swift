@@ -1,0 +1,63 @@
+import Kafka
+import UpshiftCore
+
+/// Turns engine outputs and refused records into Kafka records.
+///
+/// Every output is keyed by customer id, its value is the output's JSON, and its headers carry the
+/// decision id, the workflow and CloudEvents attributes, so that channel services can route and
+/// deduplicate without parsing the value.
+struct OutputRecords: Sendable {
+    let topics: OutputTopics
+    let source: String
+
+    func record(for output: Output) -> ProducerRecord {
+        var writer = JSONWriter()
+        writer.write(output.json)
+        var headers = [
+            KafkaHeader("upshift_decision_id", output.decisionID),
+            KafkaHeader("ce_specversion", "1.0"),
+            KafkaHeader("ce_id", output.decisionID),
+            KafkaHeader("ce_type", "io.upshift.\(output.kind.rawValue)"),
+            KafkaHeader("ce_source", source),
+            KafkaHeader("ce_time", output.decisionTime.description),
+        ]
+        if let workflow = output.workflowID { headers.append(KafkaHeader("upshift_workflow_id", workflow)) }
+        if let version = output.workflowVersion { headers.append(KafkaHeader("upshift_workflow_version", String(version))) }
+        return ProducerRecord(
+            topic: topic(for: output), key: Array(output.customerID.utf8), value: writer.bytes, headers: headers,
+            timestamp: output.decisionTime.rawValue)
+    }
+
+    func topic(for output: Output) -> String {
+        switch output.kind {
+        case .offer:
+            switch output.channel {
+            case .email?: topics.email
+            case .inApp?: topics.inApp
+            case .sms?: topics.sms
+            case .push?: topics.push
+            case nil: topics.email
+            }
+        case .task: topics.customerSuccess
+        case .suppression: topics.suppressions
+        case .holdout: topics.holdouts
+        case .exit: topics.outcomes
+        case .lateEvent: topics.deadLetter
+        }
+    }
+
+    /// The dead-letter record of an input record: its original key, value and headers, with
+    /// where it came from and why in added headers.
+    func deadLetter(_ record: ConsumerRecord, field: String, reason: String) -> ProducerRecord {
+        ProducerRecord(
+            topic: topics.deadLetter, key: record.key, value: record.value,
+            headers: record.headers + [
+                KafkaHeader("upshift_dlq_reason", reason),
+                KafkaHeader("upshift_dlq_field", field),
+                KafkaHeader("upshift_dlq_topic", record.topic),
+                KafkaHeader("upshift_dlq_partition", String(record.partition)),
+                KafkaHeader("upshift_dlq_offset", String(record.offset)),
+            ],
+            timestamp: record.timestamp?.milliseconds)
+    }
+}

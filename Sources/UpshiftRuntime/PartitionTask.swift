@@ -1,0 +1,73 @@
+import Kafka
+import UpshiftCore
+
+/// One input partition's share of the work: the states of the customers hashed to it, their
+/// timers, and how far it has read. Owned by the processor's thread; never shared.
+struct PartitionTask {
+    let partition: Int32
+    var engine: StreamEngine
+    /// The next offset to read, per input topic partition with this number.
+    var offsets: [TopicPartition: Int64]
+    /// The highest event time seen: the clock in stream-time mode.
+    var streamTime: Timestamp?
+    /// Whether anything was read or fired since the last commit: idle partitions write no marker.
+    var hasUncommittedWork = false
+
+    init(partition: Int32, program: Program, restored: Changelog.Restorer) {
+        self.partition = partition
+        engine = StreamEngine(program: program, states: restored.states)
+        offsets = restored.lastCommit?.offsets ?? [:]
+        streamTime = restored.lastCommit?.streamTime
+    }
+
+    /// What became of one input record.
+    enum Outcome {
+        case processed([Output])
+        /// The record goes to the dead-letter topic for this reason; any outputs still count.
+        case deadLetter(field: String, reason: String, outputs: [Output])
+    }
+
+    mutating func process(_ record: ConsumerRecord, decoder: EventDecoder) -> Outcome {
+        offsets[record.topicPartition] = record.offset + 1
+        hasUncommittedWork = true
+        guard let value = record.value else {
+            return .deadLetter(field: "record", reason: "the record has no value", outputs: [])
+        }
+        let event: Event
+        do {
+            event = try decoder.decode(value)
+        } catch {
+            return .deadLetter(field: error.field, reason: error.reason, outputs: [])
+        }
+        streamTime = max(streamTime ?? event.timestamp, event.timestamp)
+        let result = engine.handle(event)
+        let outputs = result.outputs.filter { $0.kind != .lateEvent }
+        if result.disposition == .late, let late = result.outputs.first(where: { $0.kind == .lateEvent }) {
+            return .deadLetter(field: "timestamp", reason: "late event: \(late.reasons.joined(separator: "; "))", outputs: outputs)
+        }
+        return .processed(outputs)
+    }
+
+    /// Fires the timers due by `time`.
+    mutating func advance(to time: Timestamp) -> [Output] {
+        let outputs = engine.advance(to: time)
+        if engine.hasChanges { hasUncommittedWork = true }
+        return outputs
+    }
+
+    /// The changelog records for what changed since the last commit, and its marker.
+    mutating func changelog(topic: String, session: String, transaction: Int, aborted: [Int]) -> [ProducerRecord] {
+        guard hasUncommittedWork else { return [] }
+        hasUncommittedWork = false
+        var records = engine.takeChanged().sorted().map { customerID in
+            Changelog.stateRecord(
+                topic: topic, partition: partition, customerID: customerID,
+                state: engine.states[customerID].map(StateCodec.encode), session: session, transaction: transaction)
+        }
+        records.append(
+            Changelog.marker(
+                topic: topic, partition: partition, session: session,
+                commit: Changelog.Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime)))
+        return records
+    }
+}
