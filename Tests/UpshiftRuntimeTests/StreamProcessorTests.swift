@@ -69,8 +69,57 @@ private func waitUntil(_ condition: () -> Bool, timeout: Duration = .seconds(60)
     return true
 }
 
+/// Decision id to output JSON, from every output topic (an aborted duplicate collapses onto its id).
+private func decisions(in cluster: EmbeddedKafkaCluster, _ configuration: RuntimeConfiguration) throws -> [String: String] {
+    var decisions: [String: String] = [:]
+    for topic in configuration.topics.all where topic != configuration.topics.changelog && topic != configuration.topics.deadLetter {
+        for record in try readAll(topic, from: cluster) {
+            let id = String(decoding: record.header("upshift_decision_id")?.value ?? [], as: UTF8.self)
+            decisions[id] = String(decoding: record.value ?? [], as: UTF8.self)
+        }
+    }
+    return decisions
+}
+
+private func replayed(_ lines: [String], _ program: Program) -> [String: String] {
+    var replay = StreamEngine(program: program)
+    var outputs: [Output] = []
+    for event in ReplayInput(lines: lines.map { Substring($0) }).events { outputs += replay.process(event) }
+    return Dictionary(outputs.map { ($0.decisionID, $0.jsonLine) }, uniquingKeysWith: { first, _ in first })
+}
+
+/// Runs a processor until it has read `records` records, then stops it cleanly.
+private func runUntil(read records: Int, _ configuration: RuntimeConfiguration, _ program: Program) async throws -> StreamProcessor.Statistics {
+    let processor = StreamProcessor(configuration: configuration, program: program)
+    let running = Task { try await processor.run() }
+    let done = try await waitUntil { processor.statistics.recordsIn >= records && processor.statistics.transactionsCommitted > 0 }
+    try await Task.sleep(for: .milliseconds(300))
+    processor.stop()
+    try await running.value
+    #expect(done, "read \(processor.statistics.recordsIn) of \(records)")
+    return processor.statistics
+}
+
 @Suite("Stream processor", .serialized)
 struct StreamProcessorTests {
+    @Test func restartRestoresStateAndResumesWhereTheLastTransactionEnded() async throws {
+        let program = try examples()
+        let (cluster, configuration) = try prepare(partitions: 3)
+        var lines = PopulationGenerator(customers: 40, events: 1_200, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: 11).records()
+        lines += (0..<40).map { #"{"type":"identify","userId":"customer-\#($0)","messageId":"end-\#($0)","timestamp":"2026-06-01T00:00:00Z"}"# }
+        let half = lines.count / 2
+
+        try produce(Array(lines.prefix(half)), to: cluster)
+        let first = try await runUntil(read: half, configuration, program)
+        #expect(first.recordsIn == half)
+
+        try produce(Array(lines.dropFirst(half)), to: cluster)
+        let second = try await runUntil(read: lines.count - half, configuration, program)
+        #expect(second.recordsIn == lines.count - half, "the second run read only what the first had not committed")
+        #expect(second.restoredCustomers == 40)
+        #expect(try decisions(in: cluster, configuration) == replayed(lines, program))
+    }
+
     @Test func decidesWhatReplayDecidesAndDeadLettersBadRecords() async throws {
         let program = try examples()
         let (cluster, configuration) = try prepare(partitions: 4)
@@ -96,21 +145,10 @@ struct StreamProcessorTests {
         #expect(statistics.recordsIn == statistics.processed + statistics.deadLettered)
         #expect(statistics.deadLettered == 2)
 
-        var replay = StreamEngine(program: program)
-        var expected: [Output] = []
-        for event in ReplayInput(lines: lines.map { Substring($0) }).events { expected += replay.process(event) }
-
-        var actual: [String: String] = [:]
-        for topic in configuration.topics.all where topic != configuration.topics.changelog && topic != configuration.topics.deadLetter {
-            for record in try readAll(topic, from: cluster) {
-                let id = try #require(record.header("upshift_decision_id")?.value).map { Character(Unicode.Scalar($0)) }
-                actual[String(id)] = String(decoding: record.value ?? [], as: UTF8.self)
-            }
-        }
-        let replayed = Dictionary(expected.map { ($0.decisionID, $0.jsonLine) }, uniquingKeysWith: { first, _ in first })
-        #expect(actual.count == replayed.count)
-        #expect(Set(actual.keys) == Set(replayed.keys))
-        #expect(actual == replayed)
+        let actual = try decisions(in: cluster, configuration)
+        let expected = replayed(lines, program)
+        #expect(actual.count == expected.count)
+        #expect(actual == expected)
 
         let deadLetters = try readAll(configuration.topics.deadLetter, from: cluster)
         #expect(deadLetters.map { String(decoding: $0.value ?? [], as: UTF8.self) } == bad)
