@@ -5,7 +5,11 @@
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: test broker bench-kafka bench-engine deps kcat
+.PHONY: demo test broker bench-kafka bench-engine deps kcat
+
+## The demo: an embedded broker, the example workflows and a generated population, decisions printed live.
+demo: deps
+	swift run upshift dev $(ARGS)
 
 ## Run every test suite (Swift Testing) against the embedded Kafka broker.
 test: deps

@@ -23,6 +23,7 @@ public struct KafkaConfiguration: Sendable, Hashable {
     public var isolationLevel: IsolationLevel?
     public var assignmentStrategy: AssignmentStrategy?
     public var sessionTimeout: Duration?
+    public var heartbeatInterval: Duration?
     public var maxPollInterval: Duration?
 
     // MARK: Producer
@@ -100,6 +101,7 @@ public struct KafkaConfiguration: Sendable, Hashable {
             add("isolation.level", isolationLevel?.rawValue)
             add("partition.assignment.strategy", assignmentStrategy?.rawValue)
             add("session.timeout.ms", sessionTimeout.map { String($0.milliseconds) })
+            add("heartbeat.interval.ms", heartbeatInterval.map { String($0.milliseconds) })
             add("max.poll.interval.ms", maxPollInterval.map { String($0.milliseconds) })
         case .producer:
             add("enable.idempotence", String(enableIdempotence))

@@ -29,14 +29,14 @@ public struct RuntimeConfiguration: Sendable {
     }
 
     /// What fires timers.
-    public enum Clock: String, Sendable, Hashable {
+    public enum Clock: String, Sendable, Hashable, Codable {
         /// The machine's clock: timers fire on time even when no events arrive. The production default.
         case wallClock = "wall"
         /// The highest event time seen on the partition: a live run behaves as a replay does.
         case streamTime = "stream"
     }
 
-    public enum Guarantee: String, Sendable, Hashable {
+    public enum Guarantee: String, Sendable, Hashable, Codable {
         /// Outputs, changelog and input offsets commit in one Kafka transaction.
         case exactlyOnce = "exactly_once"
         /// For brokers without transactions: a crash may repeat outputs, which carry their

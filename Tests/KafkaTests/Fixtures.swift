@@ -38,7 +38,7 @@ func configuration(
     configuration.enableAutoCommit = false
     // The mock coordinator holds a rebalance for session.timeout.ms - 1 s after a member leaves.
     configuration.sessionTimeout = .seconds(6)
-    configuration.properties["heartbeat.interval.ms"] = "500"
+    configuration.heartbeatInterval = .milliseconds(500)
     adjust(&configuration)
     return configuration
 }

@@ -19,7 +19,7 @@ private func prepare(partitions: Int) throws -> (EmbeddedKafkaCluster, RuntimeCo
     let cluster = try EmbeddedKafkaCluster(brokers: 1)
     var kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
     kafka.sessionTimeout = .seconds(6)
-    kafka.properties["heartbeat.interval.ms"] = "500"
+    kafka.heartbeatInterval = .milliseconds(500)
     var configuration = RuntimeConfiguration(applicationID: "upshift-test", instanceID: "instance-1", kafka: kafka, inputTopics: ["events"])
     configuration.clock = .streamTime
     try cluster.createTopic("events", partitions: partitions)

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import UpshiftRuntime
+
+/// `upshift run --config upshift.yaml`: the stream processor against a Kafka cluster.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the stream processor: read product events, decide, write offers, tasks and suppressions.",
+        discussion: "Stops on SIGINT or SIGTERM after finishing its batch and committing."
+    )
+
+    @Option(help: "The configuration file (YAML).")
+    var config: String
+
+    func run() async throws {
+        let file = try RunConfiguration.load(config)
+        let (configuration, workflows) = try file.runtime(relativeTo: config)
+        let program = try loadProgram(workflows)
+        let processor = StreamProcessor(configuration: configuration, program: program) { line in printError(line) }
+        let signals = SignalWatcher { processor.stop() }
+        defer { signals.cancel() }
+        try await processor.run()
+    }
+}
+
+/// Calls back on SIGINT or SIGTERM. The dispatch sources are only cancelled, from any thread.
+final class SignalWatcher: @unchecked Sendable {
+    private let sources: [DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable () -> Void) {
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
