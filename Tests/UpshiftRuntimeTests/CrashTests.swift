@@ -110,7 +110,10 @@ struct CrashTests {
             if kills < 4 {
                 // Killed once it has committed something more, at a different moment each time.
                 let before = progress.last ?? 0
-                while try committedOffsets() <= before { try await Task.sleep(for: .milliseconds(50)) }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while before < lines.count, try committedOffsets() <= before, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 try await Task.sleep(for: .milliseconds(Int64(kills * 30)))
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
