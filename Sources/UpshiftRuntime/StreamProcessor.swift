@@ -124,6 +124,19 @@ public final class StreamProcessor: Sendable {
                 callbackError = nil
                 throw error
             }
+            do {
+                try process(batch)
+            } catch let error as KafkaError where error.kind != .fatal {
+                // The transaction cannot go on (librdkafka refuses records once it must abort):
+                // abort, rewind, and read the rest of this batch again from the rewound position.
+                try abort(because: error)
+                return
+            }
+            _ = producer.deliveries()
+            if ContinuousClock.now - lastCommit >= configuration.commitInterval { try commit() }
+        }
+
+        func process(_ batch: [ConsumerRecord]) throws {
             for record in batch {
                 processor.count { $0.recordsIn += 1 }
                 guard tasks[record.partition] != nil else { continue }
@@ -146,8 +159,6 @@ public final class StreamProcessor: Sendable {
                     try send(outputs)
                 }
             }
-            _ = producer.deliveries()
-            if ContinuousClock.now - lastCommit >= configuration.commitInterval { try commit() }
         }
 
         func begin() throws {
@@ -243,7 +254,7 @@ public final class StreamProcessor: Sendable {
                     let task = PartitionTask(partition: partition, program: processor.program, restored: restorer)
                     tasks[partition] = task
                     processor.count { $0.restoredCustomers += task.engine.states.count }
-                    positions += task.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
+                    positions += try startingPositions(partition, restored: task.offsets)
                     log("restored partition \(partition): \(task.engine.states.count) customers from \(restorer.recordsRead) changelog records in \(ContinuousClock.now - started)")
                 } catch {
                     callbackError = error
@@ -255,6 +266,20 @@ public final class StreamProcessor: Sendable {
                 try consumer.seek(positions)
             } catch {
                 log("could not seek to the restored offsets: \(error)")
+            }
+        }
+
+        /// Where to read each assigned input partition with this number from: the restored offset,
+        /// else the group's committed offset, else the reset policy's end of the partition.
+        func startingPositions(_ partition: Int32, restored: [TopicPartition: Int64]) throws -> [TopicPartitionOffset] {
+            let inputs = try consumer.assignment().filter { $0.partition == partition && $0.topic != configuration.topics.changelog }
+            let missing = inputs.filter { restored[$0] == nil }
+            let committed = missing.isEmpty ? [] : try consumer.committed(missing)
+            let reset: KafkaOffset = configuration.kafka.autoOffsetReset == .latest ? .end : .beginning
+            return inputs.map { input in
+                if let offset = restored[input] { return TopicPartitionOffset(input, KafkaOffset(offset)) }
+                let stored = committed.first { $0.topicPartition == input }?.offset
+                return TopicPartitionOffset(input, stored.flatMap { $0.isAbsolute ? $0 : nil } ?? reset)
             }
         }
 

@@ -158,3 +158,33 @@ struct StreamProcessorTests {
         #expect(deadLetters.map { String(decoding: $0.header("upshift_dlq_topic")?.value ?? [], as: UTF8.self) } == ["events", "events"])
     }
 }
+
+@Suite("Abort and rewind", .serialized)
+struct AbortTests {
+    @Test(arguments: [KafkaRequest.produce, .addPartitionsToTransaction, .transactionOffsetCommit])
+    func injectedAbortableErrorsRewindAndLoseNothing(request: KafkaRequest) async throws {
+        let program = try examples()
+        let (cluster, configuration) = try prepare(partitions: 2)
+        var lines = PopulationGenerator(customers: 30, events: 2_000, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: 5).records()
+        lines += (0..<30).map { #"{"type":"identify","userId":"customer-\#($0)","messageId":"end-\#($0)","timestamp":"2026-06-01T00:00:00Z"}"# }
+        try produce(lines, to: cluster)
+
+        // The broker refuses the first few requests of this kind the processor makes.
+        try cluster.failNextRequests(request, with: Array(repeating: .topicAuthorizationFailed, count: 3))
+        let processor = StreamProcessor(configuration: configuration, program: program)
+        let running = Task { try await processor.run() }
+        #expect(try await waitUntil {
+            processor.statistics.transactionsAborted > 0 && processor.statistics.processed >= lines.count
+        })
+        try await Task.sleep(for: .milliseconds(500))
+        processor.stop()
+        try await running.value
+
+        #expect(processor.statistics.transactionsAborted > 0)
+        let actual = try decisions(in: cluster, configuration)
+        let expected = replayed(lines, program)
+        #expect(Set(expected.keys).subtracting(actual.keys).isEmpty, "lost decisions")
+        #expect(Set(actual.keys).subtracting(expected.keys).isEmpty, "extra decisions")
+        #expect(actual == expected)
+    }
+}
