@@ -8,8 +8,8 @@ import UpshiftCore
 /// session, whose value holds the transaction's number in that session, the input offsets and the
 /// stream time. Every record carries its session and transaction number in headers.
 ///
-/// A restore applies a state record only when a later marker of its session covers its
-/// transaction and does not list it among the session's aborted ones. On a real broker
+/// A restore applies a state record only when a marker of its session covers its transaction and
+/// no marker of the session lists it among the aborted ones. On a real broker
 /// `read_committed` already hides aborted transactions; librdkafka 2.0.2's mock does not, and this
 /// rule drops them anyway, as it drops the open transaction of a session that crashed (no marker
 /// of that session ever covers it). Markers are keyed per session, so compaction keeps the latest
@@ -54,18 +54,26 @@ enum Changelog {
         var streamTime: Timestamp?
     }
 
-    /// Rebuilds a partition's state from its changelog records, read in order.
+    /// Rebuilds a partition's state from its changelog records: ``read(_:)`` each in order, then
+    /// ``finish()``. Decisions wait for the end because a later marker may declare an earlier
+    /// transaction aborted, and an aborted transaction's own marker may be visible (on the mock).
     struct Restorer {
         let program: Program
         private(set) var states: [String: CustomerState] = [:]
-        /// Records whose transaction is not confirmed yet, per session, in log order.
-        private var pending: [String: [(transaction: Int, customerID: String, value: [UInt8]?)]] = [:]
-        /// The most recent commit read.
+        /// The most recent commit that stands.
         private(set) var lastCommit: Commit?
         private(set) var recordsRead = 0
         private(set) var undecodable = 0
+        private var entries: [(session: String, transaction: Int, customerID: String, value: [UInt8]?)] = []
+        private var markers: [(session: String, commit: Commit)] = []
+        private var aborted: [String: Set<Int>] = [:]
 
-        init(program: Program) { self.program = program }
+        /// - Parameter aborted: transactions known to be aborted although no marker says so yet
+        ///   (the current session's, when it rewinds).
+        init(program: Program, aborted: [String: Set<Int>] = [:]) {
+            self.program = program
+            self.aborted = aborted
+        }
 
         mutating func read(_ record: ConsumerRecord) {
             recordsRead += 1
@@ -74,24 +82,29 @@ enum Changelog {
                 let key = text(record.key)
             else { return }
             if key.hasPrefix(markerPrefix) {
-                confirm(session: session, transaction: transaction, marker: record.value)
+                guard let value = record.value, let commit = Self.commit(from: value, transaction: transaction) else { return }
+                markers.append((session, commit))
+                aborted[session, default: []].formUnion(commit.aborted)
             } else {
-                pending[session, default: []].append((transaction, key, record.value))
+                entries.append((session, transaction, key, record.value))
             }
         }
 
-        private mutating func confirm(session: String, transaction: Int, marker: [UInt8]?) {
-            guard let marker, let commit = Self.commit(from: marker, transaction: transaction) else { return }
-            var unconfirmed: [(transaction: Int, customerID: String, value: [UInt8]?)] = []
-            for entry in pending[session] ?? [] {
-                if entry.transaction > transaction {
-                    unconfirmed.append(entry)
-                } else if !commit.aborted.contains(entry.transaction) {
-                    apply(entry.customerID, entry.value)
-                }
+        /// Applies every record whose transaction a standing marker of its session covers.
+        mutating func finish() {
+            var covered: [String: Int] = [:]
+            for marker in markers where !(aborted[marker.session]?.contains(marker.commit.transaction) ?? false) {
+                covered[marker.session] = max(covered[marker.session] ?? marker.commit.transaction, marker.commit.transaction)
+                lastCommit = marker.commit
             }
-            pending[session] = unconfirmed
-            lastCommit = commit
+            for entry in entries {
+                guard let limit = covered[entry.session], entry.transaction <= limit,
+                    !(aborted[entry.session]?.contains(entry.transaction) ?? false)
+                else { continue }
+                apply(entry.customerID, entry.value)
+            }
+            entries = []
+            markers = []
         }
 
         private mutating func apply(_ customerID: String, _ value: [UInt8]?) {

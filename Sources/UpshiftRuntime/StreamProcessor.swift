@@ -24,8 +24,12 @@ public final class StreamProcessor: Sendable {
     private let counters = Mutex(Statistics())
     private let log: @Sendable (String) -> Void
 
-    /// Counts since start: records in = processed + dead-lettered.
+    /// Counts since start: records in = processed + dead-lettered. Records read again after an
+    /// abort count again.
     public struct Statistics: Sendable, Hashable {
+        /// The sum of the input offsets the last successful commit recorded over the assigned
+        /// partitions: how far the input is done for good.
+        public var committedOffsets: Int64 = 0
         public var recordsIn = 0
         public var processed = 0
         public var deadLettered = 0
@@ -179,16 +183,20 @@ public final class StreamProcessor: Sendable {
             lastCommit = ContinuousClock.now
             guard inTransaction else { return }
             do {
-                var offsets: [TopicPartitionOffset] = []
+                let offsets = tasks.keys.sorted().flatMap { partition in
+                    tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
+                }
+                // Offsets first: a refusal then aborts before any commit marker is on its way.
+                if configuration.guarantee == .exactlyOnce, !offsets.isEmpty {
+                    try producer.sendOffsets(offsets, group: try consumer.groupMetadata())
+                }
                 for partition in tasks.keys.sorted() {
                     let changelog = tasks[partition]!.changelog(
                         topic: configuration.topics.changelog, session: session, transaction: transaction, aborted: aborted)
                     for record in changelog { try producer.send(record) }
-                    offsets += tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
                 }
                 switch configuration.guarantee {
                 case .exactlyOnce:
-                    if !offsets.isEmpty { try producer.sendOffsets(offsets, group: try consumer.groupMetadata()) }
                     try producer.commitTransaction()
                 case .atLeastOnce:
                     let failures = try producer.flush(timeout: .seconds(30)).filter { (try? $0.result.get()) == nil }
@@ -198,7 +206,11 @@ public final class StreamProcessor: Sendable {
                     if !offsets.isEmpty { try consumer.commit(offsets) }
                 }
                 inTransaction = false
-                processor.count { $0.transactionsCommitted += 1 }
+                let committed = offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
+                processor.count {
+                    $0.transactionsCommitted += 1
+                    $0.committedOffsets = committed
+                }
             } catch let error as KafkaError where error.kind == .fatal {
                 log("stopping: \(error)")
                 throw error
@@ -291,21 +303,26 @@ public final class StreamProcessor: Sendable {
             let reader = try KafkaConsumer(configuration: settings)
             defer { try? reader.close() }
             let changelog = TopicPartition(configuration.topics.changelog, partition)
-            var restorer = Changelog.Restorer(program: processor.program)
-            let (_, end) = try reader.watermarks(of: changelog)
-            guard end > 0 else { return restorer }
-            try reader.assign([TopicPartitionOffset(changelog, .beginning)])
-            var next: Int64 = 0
-            while next < end {
-                let records = try reader.poll(maxRecords: 5_000, timeout: .seconds(5))
-                guard !records.isEmpty else {
-                    throw KafkaError(code: .timedOut, message: "changelog \(changelog) stopped at \(next) of \(end)", operation: "restore")
+            var restorer = Changelog.Restorer(program: processor.program, aborted: [session: Set(aborted)])
+            let (low, end) = try reader.watermarks(of: changelog)
+            if end > low {
+                try reader.assign([TopicPartitionOffset(changelog, .beginning)])
+                // Read up to the end as it was when the restore began. The position, not the last
+                // record's offset, says how far: transaction markers take offsets and are never returned.
+                func position() throws -> Int64 {
+                    let offset = try reader.position([changelog]).first?.offset ?? .invalid
+                    return offset.isAbsolute ? offset.rawValue : low
                 }
-                for record in records {
-                    restorer.read(record)
-                    next = record.offset + 1
+                while try position() < end {
+                    let records = try reader.poll(maxRecords: 5_000, timeout: .seconds(5))
+                    if records.isEmpty, try position() < end {
+                        throw KafkaError(
+                            code: .timedOut, message: "changelog \(changelog) stopped at \(try position()) of \(end)", operation: "restore")
+                    }
+                    for record in records { restorer.read(record) }
                 }
             }
+            restorer.finish()
             return restorer
         }
     }

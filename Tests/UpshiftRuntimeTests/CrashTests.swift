@@ -36,6 +36,7 @@ private func restoreAll(_ cluster: EmbeddedKafkaCluster, partitions: Int, progra
             records.forEach { restorer.read($0) }
             read = records.last!.offset + 1
         }
+        restorer.finish()
         return restorer
     }
 }
