@@ -68,3 +68,15 @@ public struct OutputTopics: Sendable, Hashable {
         [email, inApp, sms, push, customerSuccess, suppressions, holdouts, outcomes, deadLetter, changelog]
     }
 }
+
+extension EmbeddedKafkaCluster {
+    /// Creates the input topics with `partitions` partitions, the changelog with as many, and every
+    /// output topic with one: what a processor with this configuration needs on the embedded broker,
+    /// which does not answer CreateTopics.
+    public func createTopics(for configuration: RuntimeConfiguration, inputPartitions partitions: Int) throws {
+        for topic in configuration.inputTopics { try createTopic(topic, partitions: partitions) }
+        for topic in configuration.topics.all {
+            try createTopic(topic, partitions: topic == configuration.topics.changelog ? partitions : 1)
+        }
+    }
+}

@@ -29,10 +29,7 @@ struct DevCommand: AsyncParsableCommand {
         kafka.heartbeatInterval = .milliseconds(500)
         var configuration = RuntimeConfiguration(applicationID: "upshift-dev", instanceID: "dev-1", kafka: kafka, inputTopics: ["upshift.events"])
         configuration.clock = .streamTime
-        try cluster.createTopic("upshift.events", partitions: partitions)
-        for topic in configuration.topics.all {
-            try cluster.createTopic(topic, partitions: topic == configuration.topics.changelog ? partitions : 1)
-        }
+        try cluster.createTopics(for: configuration, inputPartitions: partitions)
         print("embedded Kafka at \(cluster.bootstrapServers); \(program.workflows.count) workflows: \(program.workflows.map(\.id).joined(separator: ", "))")
         print("streaming \(customers) customers and \(events) events at \(rate)/s; decisions appear as their transactions commit\n")
 

@@ -63,8 +63,10 @@ struct CrashTests {
             (name: name, text: try String(contentsOf: repository.appendingPathComponent("deploy/workflows/\(name)"), encoding: .utf8))
         })
         let cluster = try EmbeddedKafkaCluster(brokers: 1)
-        try cluster.createTopic("events", partitions: partitions)
-        for topic in OutputTopics().all { try cluster.createTopic(topic, partitions: topic == OutputTopics().changelog ? partitions : 1) }
+        let kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
+        try cluster.createTopics(
+            for: RuntimeConfiguration(applicationID: "crash-test", instanceID: "crash-1", kafka: kafka, inputTopics: ["events"]),
+            inputPartitions: partitions)
 
         // About 3.5 MB per partition: under the embedded broker's retention, long enough to kill mid-stream.
         var lines = PopulationGenerator(customers: 80, events: 45_000, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: 23).records()
@@ -91,6 +93,14 @@ struct CrashTests {
             kafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500" }
             """.write(to: config, atomically: true, encoding: .utf8)
 
+        // Cheap progress: the changelog grows with every commit.
+        var watchSettings = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
+        watchSettings.groupID = "crash-test-watch"
+        let watcher = try KafkaConsumer(configuration: watchSettings)
+        func changelogEnd() throws -> Int64 {
+            try (0..<Int32(partitions)).reduce(Int64(0)) { $0 + (try watcher.watermarks(of: TopicPartition(OutputTopics().changelog, $1)).high) }
+        }
+
         func committedOffsets() throws -> Int64 {
             try restoreAll(cluster, partitions: partitions, program: program).reduce(0) { $0 + ($1.lastCommit?.offsets.values.reduce(0, +) ?? 0) }
         }
@@ -107,13 +117,13 @@ struct CrashTests {
             process.executableURL = try upshiftExecutable()
             process.arguments = ["run", "--config", config.path]
             process.standardError = log
+            let before = try changelogEnd()
             try process.run()
             if kills < 4 {
                 // Killed once it has committed something more, at a different moment each time.
-                let before = progress.last ?? 0
                 let deadline = ContinuousClock.now + .seconds(60)
-                while before < lines.count, try committedOffsets() <= before, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                while (progress.last ?? 0) < lines.count, try changelogEnd() <= before, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
                 }
                 try await Task.sleep(for: .milliseconds(Int64(kills * 30)))
                 kill(process.processIdentifier, SIGKILL)

@@ -22,10 +22,7 @@ private func prepare(partitions: Int) throws -> (EmbeddedKafkaCluster, RuntimeCo
     kafka.heartbeatInterval = .milliseconds(500)
     var configuration = RuntimeConfiguration(applicationID: "upshift-test", instanceID: "instance-1", kafka: kafka, inputTopics: ["events"])
     configuration.clock = .streamTime
-    try cluster.createTopic("events", partitions: partitions)
-    for topic in configuration.topics.all {
-        try cluster.createTopic(topic, partitions: topic == configuration.topics.changelog ? partitions : 1)
-    }
+    try cluster.createTopics(for: configuration, inputPartitions: partitions)
     return (cluster, configuration)
 }
 
