@@ -106,12 +106,6 @@ extension Trigger {
     }
 }
 
-extension JSONObject: ExpressibleByDictionaryLiteral {
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(elements.map { (key: $0.0, value: $0.1) })
-    }
-}
-
 /// One call's working set: the engine, the decision time and the outputs so far.
 private struct Context {
     let engine: DecisionEngine

@@ -63,7 +63,9 @@ enum Changelog {
         /// The most recent commit that stands.
         private(set) var lastCommit: Commit?
         private(set) var recordsRead = 0
-        private(set) var undecodable = 0
+        /// Records without Upshift's headers, markers that are not JSON, and states that do not
+        /// decode: counted and reported, never applied.
+        private(set) var unusable = 0
         private var entries: [(session: String, transaction: Int, customerID: String, value: [UInt8]?)] = []
         private var markers: [(session: String, commit: Commit)] = []
         private var aborted: [String: Set<Int>] = [:]
@@ -80,9 +82,15 @@ enum Changelog {
             guard let session = text(record.header(sessionHeader)?.value),
                 let transaction = text(record.header(transactionHeader)?.value).flatMap({ Int($0) }),
                 let key = text(record.key)
-            else { return }
+            else {
+                unusable += 1
+                return
+            }
             if key.hasPrefix(markerPrefix) {
-                guard let value = record.value, let commit = Self.commit(from: value, transaction: transaction) else { return }
+                guard let value = record.value, let commit = Self.commit(from: value, transaction: transaction) else {
+                    unusable += 1
+                    return
+                }
                 markers.append((session, commit))
                 aborted[session, default: []].formUnion(commit.aborted)
             } else {
@@ -115,7 +123,7 @@ enum Changelog {
             do {
                 states[customerID] = try StateCodec.decode(value, program: program)
             } catch {
-                undecodable += 1
+                unusable += 1
             }
         }
 

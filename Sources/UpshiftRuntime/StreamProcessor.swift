@@ -143,7 +143,13 @@ public final class StreamProcessor: Sendable {
         func process(_ batch: [ConsumerRecord]) throws {
             for record in batch {
                 processor.count { $0.recordsIn += 1 }
-                guard tasks[record.partition] != nil else { continue }
+                guard tasks[record.partition] != nil else {
+                    // Every assigned partition has a task once restored; a record without one must
+                    // not be dropped quietly, so the run stops (its offset is not committed).
+                    throw KafkaError(
+                        code: .state, message: "no task for \(record.topicPartition): its restore did not complete",
+                        operation: "process record at offset \(record.offset)")
+                }
                 try begin()
                 switch tasks[record.partition]!.process(record, decoder: decoder) {
                 case .processed(let outputs):
@@ -267,7 +273,8 @@ public final class StreamProcessor: Sendable {
                     tasks[partition] = task
                     processor.count { $0.restoredCustomers += task.engine.states.count }
                     positions += try startingPositions(partition, restored: task.offsets)
-                    log("restored partition \(partition): \(task.engine.states.count) customers from \(restorer.recordsRead) changelog records in \(ContinuousClock.now - started)")
+                    log("restored partition \(partition): \(task.engine.states.count) customers from \(restorer.recordsRead) changelog records in \(ContinuousClock.now - started)"
+                        + (restorer.unusable > 0 ? "; \(restorer.unusable) records could not be used" : ""))
                 } catch {
                     callbackError = error
                     log("could not restore partition \(partition): \(error)")
