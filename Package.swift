@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -22,7 +23,10 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
-        .target(name: "UpshiftRuntime", dependencies: ["Kafka", "UpshiftCore"]),
+        .target(
+            name: "UpshiftRuntime",
+            dependencies: ["Kafka", "UpshiftCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "UpshiftCore",
             dependencies: [
@@ -37,6 +41,7 @@ let package = Package(
                 "UpshiftCore",
                 "UpshiftRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -51,7 +56,10 @@ let package = Package(
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
-        .testTarget(name: "UpshiftRuntimeTests", dependencies: ["UpshiftRuntime", "UpshiftCore", "Kafka"]),
+        .testTarget(
+            name: "UpshiftRuntimeTests",
+            dependencies: ["UpshiftRuntime", "UpshiftCore", "Kafka", .product(name: "Logging", package: "swift-log")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

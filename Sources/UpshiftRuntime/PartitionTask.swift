@@ -55,6 +55,13 @@ struct PartitionTask {
         return outputs
     }
 
+    /// Forgets the customers idle for the program's idle TTL at `time`, and returns how many went.
+    mutating func expireIdle(at time: Timestamp) -> Int {
+        let expired = engine.expireIdle(at: time)
+        if expired > 0 { hasUncommittedWork = true }
+        return expired
+    }
+
     /// The changelog records for what changed since the last commit, and its marker.
     mutating func changelog(topic: String, session: String, transaction: Int, aborted: [Int]) -> [ProducerRecord] {
         guard hasUncommittedWork else { return [] }

@@ -1,4 +1,6 @@
+import Foundation
 import Kafka
+import UpshiftCore
 
 /// How a ``StreamProcessor`` runs: where it reads, where it writes, and how it keeps time.
 public struct RuntimeConfiguration: Sendable {
@@ -20,6 +22,10 @@ public struct RuntimeConfiguration: Sendable {
     public var maximumRecordBytes = 64 * 1024
     /// Keeps partitions across a restart within the session timeout (KIP-345).
     public var staticMembership = false
+    /// How long a stop may take to commit, leave the group and flush before it gives up.
+    public var shutdownTimeout: Duration = .seconds(30)
+    /// How often each partition looks for customers idle for the program's idle TTL.
+    public var expiryInterval: Duration = .seconds(60)
 
     public init(applicationID: String, instanceID: String, kafka: KafkaConfiguration, inputTopics: [String]) {
         self.applicationID = applicationID
@@ -79,4 +85,9 @@ extension EmbeddedKafkaCluster {
             try createTopic(topic, partitions: topic == configuration.topics.changelog ? partitions : 1)
         }
     }
+}
+
+extension Timestamp {
+    /// The machine's clock, for the wall-clock mode; the core itself never reads it.
+    static var now: Timestamp { Timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000)) }
 }

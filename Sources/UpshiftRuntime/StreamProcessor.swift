@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Logging
 import Synchronization
 import UpshiftCore
 
@@ -17,12 +18,18 @@ import UpshiftCore
 /// partition (see ``Changelog``), and the input offsets sent with the group metadata (KIP-447).
 /// An abortable error aborts it and rebuilds every task from its changelog, rewinding the input to
 /// the last committed offsets; a fatal one (fencing) stops the processor with that error.
+///
+/// Outages: librdkafka reconnects on its own; a Kafka call that fails with a retriable error (a
+/// broker down, a timeout) is called again with backoff, and the processor logs once when the
+/// brokers go down and once when they are back. A stop commits, leaves the group and flushes
+/// within ``RuntimeConfiguration/shutdownTimeout``.
 public final class StreamProcessor: Sendable {
     private let configuration: RuntimeConfiguration
     private let program: Program
     private let stopping = Atomic<Bool>(false)
+    private let brokersDown = Atomic<Bool>(false)
     private let counters = Mutex(Statistics())
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
 
     /// Counts since start: records in = processed + dead-lettered. Records read again after an
     /// abort count again.
@@ -37,15 +44,23 @@ public final class StreamProcessor: Sendable {
         public var transactionsCommitted = 0
         public var transactionsAborted = 0
         public var restoredCustomers = 0
+        /// Customers forgotten after the program's idle TTL.
+        public var expiredCustomers = 0
     }
 
     public var statistics: Statistics { counters.withLock { $0 } }
 
-    /// - Parameter log: receives one line per lifecycle event (assigned, restored, revoked, aborted, stopped).
-    public init(configuration: RuntimeConfiguration, program: Program, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// - Parameter logger: receives one line per lifecycle event (started, assigned, restored,
+    ///   revoked, aborted, brokers down and up, stopped), never one per record.
+    public init(
+        configuration: RuntimeConfiguration, program: Program,
+        logger: Logger = Logger(label: "upshift", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.configuration = configuration
         self.program = program
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(configuration.instanceID)"
+        self.logger = logger
     }
 
     /// Asks the loop to finish its batch, commit, leave the group and return.
@@ -53,7 +68,9 @@ public final class StreamProcessor: Sendable {
         stopping.store(true, ordering: .relaxed)
     }
 
-    /// Runs until ``stop()``, or until a fatal error, which it throws.
+    /// Runs until ``stop()``, or until an error it cannot get past, which it throws: a fatal
+    /// `KafkaError` (fenced by a newer instance with the same id), a ``ProcessorError`` (topics
+    /// not co-partitioned, a shutdown past its timeout), or a failed restore.
     public func run() async throws {
         let thread = KafkaThread(name: "upshift-\(configuration.instanceID)")
         try await thread.run { [self] in
@@ -67,6 +84,24 @@ public final class StreamProcessor: Sendable {
 
     fileprivate var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Logs once when the brokers become unreachable; librdkafka reports it from either client.
+    fileprivate func clientFailed(_ error: KafkaError) {
+        if error.code == .allBrokersDown {
+            if !brokersDown.exchange(true, ordering: .relaxed) {
+                logger.warning("brokers down", metadata: ["error": "\(error)"])
+            }
+        } else if error.kind == .fatal {
+            logger.error("client failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Logs once when a call reaches the brokers again after they were down.
+    fileprivate func brokersAnswered() {
+        if brokersDown.exchange(false, ordering: .relaxed) { logger.notice("brokers up") }
+    }
+
+    /// One run of the processor: its clients, tasks and transaction. Confined to the processor's
+    /// thread (the rebalance callback runs there too, inside `poll`), hence unchecked Sendable.
     /// One run of the processor: its clients, tasks and transaction. Confined to the processor's
     /// thread (the rebalance callback runs there too, inside `poll`), hence unchecked Sendable.
     private final class Session: @unchecked Sendable {
@@ -74,6 +109,7 @@ public final class StreamProcessor: Sendable {
         let configuration: RuntimeConfiguration
         let consumer: KafkaConsumer
         let producer: KafkaProducer
+        let admin: KafkaAdmin
         let records: OutputRecords
         let decoder: EventDecoder
         /// Names this run's commit markers in the changelog.
@@ -83,12 +119,27 @@ public final class StreamProcessor: Sendable {
         var inTransaction = false
         var aborted: [Int] = []
         var lastCommit = ContinuousClock.now
+        var lastExpiry = ContinuousClock.now
+        /// Set once a stop is under way: retries give up at this instant.
+        var shutdownDeadline: ContinuousClock.Instant?
+        /// The last consumer error logged, so that a repeated one is logged once.
+        var lastConsumerError: String?
+        /// Records whose delivery failed since the last commit.
+        var undelivered = 0
         /// An error raised inside the rebalance callback, thrown once `poll` returns.
         var callbackError: Error?
+
+        /// How long one blocking transaction call may take before it is retried: 5 s, or what is
+        /// left of a shutdown's time.
+        var callTimeout: Duration {
+            guard let shutdownDeadline else { return .seconds(5) }
+            return max(min(.seconds(5), shutdownDeadline - ContinuousClock.now), .milliseconds(1))
+        }
 
         init(processor: StreamProcessor) throws {
             self.processor = processor
             configuration = processor.configuration
+            let events = ClientEvents(onError: { [processor] in processor.clientFailed($0) })
             var consumerSettings = configuration.kafka
             consumerSettings.groupID = configuration.applicationID
             consumerSettings.enableAutoCommit = false
@@ -96,47 +147,87 @@ public final class StreamProcessor: Sendable {
             consumerSettings.autoOffsetReset = consumerSettings.autoOffsetReset ?? .earliest
             consumerSettings.isolationLevel = .readCommitted
             if configuration.staticMembership { consumerSettings.groupInstanceID = configuration.instanceID }
-            consumer = try KafkaConsumer(configuration: consumerSettings)
+            consumer = try KafkaConsumer(configuration: consumerSettings, events: events)
             var producerSettings = configuration.kafka
             if configuration.guarantee == .exactlyOnce {
                 producerSettings.transactionalID = "\(configuration.applicationID)-\(configuration.instanceID)"
             }
-            producer = try KafkaProducer(configuration: producerSettings)
+            producer = try KafkaProducer(configuration: producerSettings, events: events)
+            admin = try KafkaAdmin(configuration: configuration.kafka)
             records = OutputRecords(topics: configuration.topics, source: "upshift/\(configuration.applicationID)")
             decoder = EventDecoder(maximumBytes: configuration.maximumRecordBytes)
             session = "\(configuration.instanceID)-\(UInt64(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
         }
 
-        var log: @Sendable (String) -> Void { processor.log }
+        var logger: Logger { processor.logger }
 
         func run() throws {
-            if configuration.guarantee == .exactlyOnce { try producer.initTransactions() }
+            try verifyLayout(of: configuration.inputTopics)
+            if configuration.guarantee == .exactlyOnce {
+                try retrying("initialize transactions") { () throws(KafkaError) in try producer.initTransactions(timeout: callTimeout) }
+            }
             try consumer.subscribe(to: configuration.inputTopics) { [weak self] event in self?.rebalanced(event) }
-            log("started \(session), reading \(configuration.inputTopics.joined(separator: ", "))")
+            logger.info(
+                "started",
+                metadata: ["session": "\(session)", "inputs": "\(configuration.inputTopics.joined(separator: ","))",
+                           "guarantee": "\(configuration.guarantee.rawValue)", "clock": "\(configuration.clock.rawValue)"])
             while !processor.isStopping {
                 try step()
             }
-            try commit()
-            try consumer.close()
-            _ = try producer.flush(timeout: .seconds(10))
-            log("stopped")
+            try shutDown()
+        }
+
+        /// Commits, leaves the group and flushes, giving up at the shutdown timeout.
+        func shutDown() throws {
+            let started = ContinuousClock.now
+            let deadline = started + configuration.shutdownTimeout
+            shutdownDeadline = deadline
+            do {
+                try commit()
+                try consumer.close()
+                let remaining = deadline - ContinuousClock.now
+                let lost = try producer.flush(timeout: max(remaining, .milliseconds(1))).filter { (try? $0.result.get()) == nil }
+                if !lost.isEmpty {
+                    logger.error("records not delivered at shutdown", metadata: ["count": "\(lost.count)"])
+                }
+            } catch let error as KafkaError where error.kind != .fatal && ContinuousClock.now >= deadline {
+                logger.error("shutdown timed out", metadata: ["error": "\(error)"])
+                throw ProcessorError.shutdownTimedOut(after: configuration.shutdownTimeout)
+            }
+            logger.info("stopped", metadata: ["duration": "\(ContinuousClock.now - started)"])
         }
 
         func step() throws {
-            let batch = try consumer.poll(maxRecords: 2_000, timeout: .milliseconds(50))
+            let batch: [ConsumerRecord]
+            do {
+                batch = try consumer.poll(maxRecords: 2_000, timeout: .milliseconds(50))
+            } catch where error.kind == .fatal {
+                logger.critical("stopping: the consumer failed", metadata: ["error": "\(error)"])
+                throw error
+            } catch {
+                // librdkafka goes on by itself (a topic deleted, a broker gone): report and read on.
+                if lastConsumerError != error.description {
+                    lastConsumerError = error.description
+                    logger.warning("consumer error", metadata: ["error": "\(error)"])
+                }
+                batch = []
+            }
             if let error = callbackError {
                 callbackError = nil
                 throw error
             }
+            if !batch.isEmpty { processor.brokersAnswered() }
             do {
                 try process(batch)
+                if ContinuousClock.now - lastExpiry >= configuration.expiryInterval { try expireIdleCustomers() }
             } catch let error as KafkaError where error.kind != .fatal {
                 // The transaction cannot go on (librdkafka refuses records once it must abort):
                 // abort, rewind, and read the rest of this batch again from the rewound position.
                 try abort(because: error)
                 return
             }
-            _ = producer.deliveries()
+            // Under exactly-once a failed delivery fails the commit; at least once, the commit checks this count.
+            undelivered += producer.deliveries().count { (try? $0.result.get()) == nil }
             if ContinuousClock.now - lastCommit >= configuration.commitInterval { try commit() }
         }
 
@@ -162,12 +253,25 @@ public final class StreamProcessor: Sendable {
                 }
             }
             if configuration.clock == .wallClock {
-                let now = Timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+                let now = Timestamp.now
                 for partition in tasks.keys.sorted() {
                     let outputs = tasks[partition]!.advance(to: now)
                     if tasks[partition]!.hasUncommittedWork { try begin() }
                     try send(outputs)
                 }
+            }
+        }
+
+        /// Forgets the customers idle for the program's idle TTL, by each partition's clock; their
+        /// deletions reach the changelog with the next commit.
+        func expireIdleCustomers() throws {
+            lastExpiry = ContinuousClock.now
+            for partition in tasks.keys.sorted() {
+                guard let now = configuration.clock == .wallClock ? Timestamp.now : tasks[partition]!.streamTime else { continue }
+                let expired = tasks[partition]!.expireIdle(at: now)
+                guard expired > 0 else { continue }
+                try begin()
+                processor.count { $0.expiredCustomers += expired }
             }
         }
 
@@ -183,73 +287,125 @@ public final class StreamProcessor: Sendable {
             processor.count { $0.outputs += outputs.count }
         }
 
-        /// Commits the open transaction: changelog records and markers, input offsets, then the
-        /// commit itself. An abortable failure aborts and rewinds; a fatal one is thrown.
+        /// Commits the open transaction. An abortable failure aborts and rewinds; a fatal one is
+        /// thrown, and so is a retriable one that outlasts a shutdown.
         func commit() throws {
             lastCommit = ContinuousClock.now
             guard inTransaction else { return }
             do {
-                let offsets = tasks.keys.sorted().flatMap { partition in
-                    tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
-                }
-                // Offsets first: a refusal then aborts before any commit marker is on its way.
-                if configuration.guarantee == .exactlyOnce, !offsets.isEmpty {
-                    try producer.sendOffsets(offsets, group: try consumer.groupMetadata())
-                }
-                for partition in tasks.keys.sorted() {
-                    let changelog = tasks[partition]!.changelog(
-                        topic: configuration.topics.changelog, session: session, transaction: transaction, aborted: aborted)
-                    for record in changelog { try producer.send(record) }
-                }
-                switch configuration.guarantee {
-                case .exactlyOnce:
-                    try producer.commitTransaction()
-                case .atLeastOnce:
-                    let failures = try producer.flush(timeout: .seconds(30)).filter { (try? $0.result.get()) == nil }
-                    if !failures.isEmpty {
-                        throw KafkaError(code: .failed, message: "\(failures.count) records were not delivered", operation: "flush", kind: .abortable)
-                    }
-                    if !offsets.isEmpty { try consumer.commit(offsets) }
-                }
-                inTransaction = false
-                let committed = offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
-                processor.count {
-                    $0.transactionsCommitted += 1
-                    $0.committedOffsets = committed
-                }
-            } catch let error as KafkaError where error.kind == .fatal {
-                log("stopping: \(error)")
+                try commitOpenTransaction()
+            } catch where error.kind == .fatal {
+                logger.critical("stopping: fenced or failed", metadata: ["error": "\(error)"])
                 throw error
-            } catch let error as KafkaError {
+            } catch where error.kind == .retriable && shutdownDeadline != nil {
+                throw error
+            } catch {
                 try abort(because: error)
+            }
+        }
+
+        /// Input offsets, changelog records and markers, then the commit itself.
+        private func commitOpenTransaction() throws(KafkaError) {
+            let offsets = tasks.keys.sorted().flatMap { partition in
+                tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
+            }
+            // Offsets first: a refusal then aborts before any commit marker is on its way.
+            if configuration.guarantee == .exactlyOnce, !offsets.isEmpty {
+                let group = try consumer.groupMetadata()
+                try retrying("send offsets") { () throws(KafkaError) in
+                    try producer.sendOffsets(offsets, group: group, timeout: callTimeout)
+                }
+            }
+            for partition in tasks.keys.sorted() {
+                let changelog = tasks[partition]!.changelog(
+                    topic: configuration.topics.changelog, session: session, transaction: transaction, aborted: aborted)
+                for record in changelog { try producer.send(record) }
+            }
+            switch configuration.guarantee {
+            case .exactlyOnce:
+                try retrying("commit transaction") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
+            case .atLeastOnce:
+                try flushForCommit()
+                if !offsets.isEmpty { try retrying("commit offsets") { () throws(KafkaError) in try consumer.commit(offsets) } }
+            }
+            inTransaction = false
+            undelivered = 0
+            processor.brokersAnswered()
+            let committed = offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
+            processor.count {
+                $0.transactionsCommitted += 1
+                $0.committedOffsets = committed
+            }
+        }
+
+        /// At least once: every record of the batch is delivered before its input offsets are committed.
+        func flushForCommit() throws(KafkaError) {
+            let reports = try retrying("deliver records") { () throws(KafkaError) in try producer.flush(timeout: callTimeout) }
+            undelivered += reports.count { (try? $0.result.get()) == nil }
+            guard undelivered == 0 else {
+                defer { undelivered = 0 }
+                throw KafkaError(code: .failed, message: "\(undelivered) records were not delivered", operation: "flush", kind: .abortable)
             }
         }
 
         /// Drops the open transaction and rebuilds every task from the changelog, which rewinds
         /// the input to the last committed offsets.
         func abort(because error: KafkaError) throws {
-            log("aborting transaction \(transaction): \(error)")
-            if configuration.guarantee == .exactlyOnce { try producer.abortTransaction() }
+            logger.warning("aborting transaction", metadata: ["transaction": "\(transaction)", "error": "\(error)"])
+            if configuration.guarantee == .exactlyOnce {
+                try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
+            }
             aborted.append(transaction)
             inTransaction = false
+            undelivered = 0
             processor.count { $0.transactionsAborted += 1 }
-            restore(tasks.keys.sorted())
+            if shutdownDeadline == nil { restore(tasks.keys.sorted()) }
+        }
+
+        /// Calls `body` again while it fails with a retriable error (a broker down, a call timed
+        /// out), backing off from 100 ms to 5 s, until it succeeds, fails otherwise, or a shutdown
+        /// runs out of time. librdkafka allows the transactional calls to be repeated this way.
+        func retrying<T>(_ operation: String, _ body: () throws(KafkaError) -> T) throws(KafkaError) -> T {
+            var delay = Duration.milliseconds(100)
+            var attempts = 0
+            while true {
+                do {
+                    return try body()
+                } catch where error.kind == .retriable {
+                    attempts += 1
+                    if let shutdownDeadline, ContinuousClock.now + delay >= shutdownDeadline { throw error }
+                    if attempts == 10 { logger.warning("still retrying", metadata: ["operation": "\(operation)", "error": "\(error)"]) }
+                    Thread.sleep(forTimeInterval: Double(delay / .milliseconds(1)) / 1000)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
         }
 
         // MARK: Rebalancing
 
+        /// Throws unless `topics` (names or patterns) are co-partitioned and the changelog can hold their state.
+        func verifyLayout(of topics: [String]) throws {
+            let described = try retrying("read topic metadata") { () throws(KafkaError) in try admin.describeTopics(try admin.listTopics()) }
+            try TopicLayout(partitions: Dictionary(uniqueKeysWithValues: described.map { ($0.name, $0.partitions.count) }))
+                .verify(inputs: topics, changelog: configuration.topics.changelog)
+        }
+
         /// Runs inside `poll`: a revocation commits first, while the partitions are still ours;
-        /// an assignment restores the new partitions before any of their records is read.
+        /// an assignment checks the layout, then restores the new partitions before any of their
+        /// records is read.
         func rebalanced(_ event: RebalanceEvent) {
             do {
                 switch event {
                 case .assigned(let partitions):
-                    log("assigned \(partitions.map(\.description).joined(separator: ", "))")
+                    logger.info("assigned", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))"])
+                    try verifyLayout(of: Array(Set(partitions.map(\.topic))).sorted())
                     restore(Array(Set(partitions.map(\.partition))).sorted())
                 case .revoked(let partitions, let lost):
-                    log("revoked \(partitions.map(\.description).joined(separator: ", "))\(lost ? " (lost)" : "")")
+                    logger.info("revoked", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
                     if lost {
-                        if inTransaction, configuration.guarantee == .exactlyOnce { try producer.abortTransaction() }
+                        if inTransaction, configuration.guarantee == .exactlyOnce {
+                            try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
+                        }
                         inTransaction = false
                     } else {
                         try commit()
@@ -273,18 +429,23 @@ public final class StreamProcessor: Sendable {
                     tasks[partition] = task
                     processor.count { $0.restoredCustomers += task.engine.states.count }
                     positions += try startingPositions(partition, restored: task.offsets)
-                    log("restored partition \(partition): \(task.engine.states.count) customers from \(restorer.recordsRead) changelog records in \(ContinuousClock.now - started)"
-                        + (restorer.unusable > 0 ? "; \(restorer.unusable) records could not be used" : ""))
+                    var metadata: Logger.Metadata = [
+                        "partition": "\(partition)", "customers": "\(task.engine.states.count)",
+                        "records": "\(restorer.recordsRead)", "duration": "\(ContinuousClock.now - started)",
+                    ]
+                    if restorer.unusable > 0 { metadata["unusable"] = "\(restorer.unusable)" }
+                    logger.info("restored", metadata: metadata)
                 } catch {
                     callbackError = error
-                    log("could not restore partition \(partition): \(error)")
+                    logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
                 }
             }
             guard !positions.isEmpty else { return }
             do {
                 try consumer.seek(positions)
             } catch {
-                log("could not seek to the restored offsets: \(error)")
+                callbackError = error
+                logger.error("seek to the restored offsets failed", metadata: ["error": "\(error)"])
             }
         }
 

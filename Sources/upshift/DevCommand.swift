@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kafka
+import Logging
 import Synchronization
 import UpshiftCore
 import UpshiftRuntime
@@ -33,7 +34,8 @@ struct DevCommand: AsyncParsableCommand {
         print("embedded Kafka at \(cluster.bootstrapServers); \(program.workflows.count) workflows: \(program.workflows.map(\.id).joined(separator: ", "))")
         print("streaming \(customers) customers and \(events) events at \(rate)/s; decisions appear as their transactions commit\n")
 
-        let processor = StreamProcessor(configuration: configuration, program: program) { line in printError("  · \(line)") }
+        let logger = Logger(label: "upshift") { LineLogHandler(label: $0, format: .text, write: { printError("  · \($0)") }) }
+        let processor = StreamProcessor(configuration: configuration, program: program, logger: logger)
         let processing = Task { try await processor.run() }
         let printer = DecisionPrinter(cluster: cluster, topics: configuration.topics)
         let printing = Task { try await printer.run() }

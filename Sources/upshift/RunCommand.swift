@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import UpshiftRuntime
 
 /// `upshift run --config upshift.yaml`: the stream processor against a Kafka cluster.
@@ -13,11 +14,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The configuration file (YAML).")
     var config: String
 
+    @Option(help: "Log lines as json (for log collectors) or text.")
+    var logFormat: LineLogHandler.Format = .json
+
     func run() async throws {
         let file = try RunConfiguration.load(config)
         let (configuration, workflows) = try file.runtime(relativeTo: config)
         let program = try loadProgram(workflows)
-        let processor = StreamProcessor(configuration: configuration, program: program) { line in printError(line) }
+        let format = logFormat
+        let logger = Logger(label: "upshift") { LineLogHandler(label: $0, format: format) }
+        let processor = StreamProcessor(configuration: configuration, program: program, logger: logger)
         let signals = SignalWatcher { processor.stop() }
         defer { signals.cancel() }
         try await processor.run()
@@ -40,3 +46,5 @@ final class SignalWatcher: @unchecked Sendable {
 
     func cancel() { sources.forEach { $0.cancel() } }
 }
+
+extension LineLogHandler.Format: ExpressibleByArgument {}

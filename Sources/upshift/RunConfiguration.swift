@@ -17,6 +17,7 @@ struct RunConfiguration: Decodable {
     var commitInterval: String?
     var staticMembership: Bool?
     var maximumRecordBytes: Int?
+    var shutdownTimeout: String?
     var topics: Topics?
     /// Passed to librdkafka unchanged (SASL, SSL, tuning).
     var kafka: [String: String]?
@@ -41,6 +42,7 @@ struct RunConfiguration: Decodable {
         case commitInterval = "commit_interval"
         case staticMembership = "static_membership"
         case maximumRecordBytes = "maximum_record_bytes"
+        case shutdownTimeout = "shutdown_timeout"
     }
 
     static func load(_ path: String) throws -> RunConfiguration {
@@ -59,12 +61,8 @@ struct RunConfiguration: Decodable {
         var configuration = RuntimeConfiguration(applicationID: applicationID, instanceID: instance, kafka: kafkaSettings, inputTopics: inputTopics)
         if let clock { configuration.clock = clock }
         if let guarantee { configuration.guarantee = guarantee }
-        if let commitInterval {
-            guard let span = TimeSpan(parsing: commitInterval), span.milliseconds > 0 else {
-                throw ValidationError("\(path): commit_interval: \"\(commitInterval)\" is not a duration such as 100ms")
-            }
-            configuration.commitInterval = .milliseconds(span.milliseconds)
-        }
+        if let commitInterval { configuration.commitInterval = try duration(commitInterval, "commit_interval", example: "100ms", in: path) }
+        if let shutdownTimeout { configuration.shutdownTimeout = try duration(shutdownTimeout, "shutdown_timeout", example: "30s", in: path) }
         if let staticMembership { configuration.staticMembership = staticMembership }
         if let maximumRecordBytes { configuration.maximumRecordBytes = maximumRecordBytes }
         if let topics {
@@ -84,6 +82,13 @@ struct RunConfiguration: Decodable {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         let workflowPaths = workflows.map { $0.hasPrefix("/") ? $0 : base.appendingPathComponent($0).standardized.path }
         return (configuration, workflowPaths)
+    }
+
+    private func duration(_ text: String, _ field: String, example: String, in path: String) throws -> Duration {
+        guard let span = TimeSpan(parsing: text), span.milliseconds > 0 else {
+            throw ValidationError("\(path): \(field): \"\(text)\" is not a duration such as \(example)")
+        }
+        return .milliseconds(span.milliseconds)
     }
 
     private static func describe(_ error: DecodingError) -> String {

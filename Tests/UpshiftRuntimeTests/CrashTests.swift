@@ -4,64 +4,11 @@ import Testing
 import UpshiftCore
 @testable import UpshiftRuntime
 
-private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-private let workflowNames = ["shared.yaml", "saas-quota.yaml", "ecommerce-warranty.yaml", "subscription-renewal.yaml"]
-
-/// The `upshift` executable beside the test bundle (`swift build --build-tests` builds both).
-private func upshiftExecutable() throws -> URL {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    while directory.path != "/" {
-        let candidate = directory.appendingPathComponent("upshift")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "upshift next to \(CommandLine.arguments[0])"])
-}
-
-/// Every partition's state and last commit, as a restarting processor would rebuild them.
-private func restoreAll(_ cluster: EmbeddedKafkaCluster, partitions: Int, program: Program) throws -> [Changelog.Restorer] {
-    try (0..<Int32(partitions)).map { partition in
-        var settings = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
-        settings.groupID = "crash-test-restore"
-        settings.isolationLevel = .readCommitted
-        let reader = try KafkaConsumer(configuration: settings)
-        let changelog = TopicPartition(OutputTopics().changelog, partition)
-        var restorer = Changelog.Restorer(program: program)
-        let (_, end) = try reader.watermarks(of: changelog)
-        try reader.assign([TopicPartitionOffset(changelog, .beginning)])
-        var read: Int64 = 0
-        while read < end {
-            let records = try reader.poll(maxRecords: 10_000, timeout: .seconds(5))
-            if records.isEmpty { break }
-            records.forEach { restorer.read($0) }
-            read = records.last!.offset + 1
-        }
-        restorer.finish()
-        return restorer
-    }
-}
-
-/// Waits for a child to exit; kills it if it has not by the deadline.
-private func exits(_ process: Process, within timeout: Duration) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning {
-        guard ContinuousClock.now < deadline else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return false
-        }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return true
-}
-
 @Suite("Crash recovery", .serialized)
 struct CrashTests {
     @Test func killedProcessorsLoseAndRepeatNothing() async throws {
         let partitions = 3
-        let program = try ProgramLoader.load(try workflowNames.map { name in
-            (name: name, text: try String(contentsOf: repository.appendingPathComponent("deploy/workflows/\(name)"), encoding: .utf8))
-        })
+        let program = try examples()
         let cluster = try EmbeddedKafkaCluster(brokers: 1)
         let kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
         try cluster.createTopics(
@@ -106,7 +53,7 @@ struct CrashTests {
         }
 
         let logURL = directory.appendingPathComponent("processor.log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
 
         // Killed four times, as soon as each run has committed something, then left to finish.
