@@ -34,6 +34,28 @@ public struct RuntimeConfiguration: Sendable {
         self.inputTopics = inputTopics
     }
 
+    /// The input consumer's settings: the application's group, read_committed, offsets committed
+    /// only with transactions (or, at least once, after delivery), and the instance id as
+    /// `group.instance.id` under static membership.
+    var consumerSettings: KafkaConfiguration {
+        var settings = kafka
+        settings.groupID = applicationID
+        settings.enableAutoCommit = false
+        settings.enableAutoOffsetStore = false
+        settings.autoOffsetReset = settings.autoOffsetReset ?? .earliest
+        settings.isolationLevel = .readCommitted
+        if staticMembership { settings.groupInstanceID = instanceID }
+        return settings
+    }
+
+    /// The producer's settings: transactional, with an id stable across restarts so that a
+    /// restarted instance fences its predecessor, under exactly-once.
+    var producerSettings: KafkaConfiguration {
+        var settings = kafka
+        if guarantee == .exactlyOnce { settings.transactionalID = "\(applicationID)-\(instanceID)" }
+        return settings
+    }
+
     /// What fires timers.
     public enum Clock: String, Sendable, Hashable, Codable {
         /// The machine's clock: timers fire on time even when no events arrive. The production default.

@@ -140,19 +140,8 @@ public final class StreamProcessor: Sendable {
             self.processor = processor
             configuration = processor.configuration
             let events = ClientEvents(onError: { [processor] in processor.clientFailed($0) })
-            var consumerSettings = configuration.kafka
-            consumerSettings.groupID = configuration.applicationID
-            consumerSettings.enableAutoCommit = false
-            consumerSettings.enableAutoOffsetStore = false
-            consumerSettings.autoOffsetReset = consumerSettings.autoOffsetReset ?? .earliest
-            consumerSettings.isolationLevel = .readCommitted
-            if configuration.staticMembership { consumerSettings.groupInstanceID = configuration.instanceID }
-            consumer = try KafkaConsumer(configuration: consumerSettings, events: events)
-            var producerSettings = configuration.kafka
-            if configuration.guarantee == .exactlyOnce {
-                producerSettings.transactionalID = "\(configuration.applicationID)-\(configuration.instanceID)"
-            }
-            producer = try KafkaProducer(configuration: producerSettings, events: events)
+            consumer = try KafkaConsumer(configuration: configuration.consumerSettings, events: events)
+            producer = try KafkaProducer(configuration: configuration.producerSettings, events: events)
             admin = try KafkaAdmin(configuration: configuration.kafka)
             records = OutputRecords(topics: configuration.topics, source: "upshift/\(configuration.applicationID)")
             decoder = EventDecoder(maximumBytes: configuration.maximumRecordBytes)
@@ -180,7 +169,7 @@ public final class StreamProcessor: Sendable {
         /// Commits, leaves the group and flushes, giving up at the shutdown timeout.
         func shutDown() throws {
             let started = ContinuousClock.now
-            let deadline = started + configuration.shutdownTimeout
+            let deadline = shutdownDeadline ?? started + configuration.shutdownTimeout
             shutdownDeadline = deadline
             do {
                 try commit()
@@ -363,8 +352,8 @@ public final class StreamProcessor: Sendable {
         }
 
         /// Calls `body` again while it fails with a retriable error (a broker down, a call timed
-        /// out), backing off from 100 ms to 5 s, until it succeeds, fails otherwise, or a shutdown
-        /// runs out of time. librdkafka allows the transactional calls to be repeated this way.
+        /// out), backing off from 100 ms to 5 s, until it succeeds, fails otherwise, or a stop
+        /// runs out of time (its clock starts when the stop is seen, here or in the loop). librdkafka allows the transactional calls to be repeated this way.
         func retrying<T>(_ operation: String, _ body: () throws(KafkaError) -> T) throws(KafkaError) -> T {
             var delay = Duration.milliseconds(100)
             var attempts = 0
@@ -373,6 +362,9 @@ public final class StreamProcessor: Sendable {
                     return try body()
                 } catch where error.kind == .retriable {
                     attempts += 1
+                    if shutdownDeadline == nil, processor.isStopping {
+                        shutdownDeadline = ContinuousClock.now + configuration.shutdownTimeout
+                    }
                     if let shutdownDeadline, ContinuousClock.now + delay >= shutdownDeadline { throw error }
                     if attempts == 10 { logger.warning("still retrying", metadata: ["operation": "\(operation)", "error": "\(error)"]) }
                     Thread.sleep(forTimeInterval: Double(delay / .milliseconds(1)) / 1000)
@@ -385,7 +377,9 @@ public final class StreamProcessor: Sendable {
 
         /// Throws unless `topics` (names or patterns) are co-partitioned and the changelog can hold their state.
         func verifyLayout(of topics: [String]) throws {
-            let described = try retrying("read topic metadata") { () throws(KafkaError) in try admin.describeTopics(try admin.listTopics()) }
+            let described = try retrying("read topic metadata") { () throws(KafkaError) in
+                try admin.describeTopics(try admin.listTopics(timeout: callTimeout), timeout: callTimeout)
+            }
             try TopicLayout(partitions: Dictionary(uniqueKeysWithValues: described.map { ($0.name, $0.partitions.count) }))
                 .verify(inputs: topics, changelog: configuration.topics.changelog)
         }

@@ -24,7 +24,16 @@ struct RunCommand: AsyncParsableCommand {
         let format = logFormat
         let logger = Logger(label: "upshift") { LineLogHandler(label: $0, format: format) }
         let processor = StreamProcessor(configuration: configuration, program: program, logger: logger)
-        let signals = SignalWatcher { processor.stop() }
+        // The processor gives up at its shutdown timeout; librdkafka may then take a few seconds
+        // more to close clients that cannot reach a broker. Past that margin, exit regardless.
+        let hardLimit = configuration.shutdownTimeout + .seconds(15)
+        let signals = SignalWatcher {
+            processor.stop()
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(hardLimit / .milliseconds(1)))) {
+                logger.critical("shutdown exceeded \(hardLimit); exiting without a clean close")
+                Foundation.exit(70)
+            }
+        }
         defer { signals.cancel() }
         try await processor.run()
     }

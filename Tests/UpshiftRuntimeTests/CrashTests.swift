@@ -4,126 +4,91 @@ import Testing
 import UpshiftCore
 @testable import UpshiftRuntime
 
-@Suite("Crash recovery", .serialized)
+/// A population of `customers` and a last event per customer at a later date, which moves every
+/// partition's stream time past all timers.
+private func population(customers: Int, events: Int, seed: UInt64) -> [String] {
+    PopulationGenerator(customers: customers, events: events, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: seed).records()
+        + (0..<customers).map { #"{"type":"identify","userId":"customer-\#($0)","messageId":"end-\#($0)","timestamp":"2026-06-01T00:00:00Z"}"# }
+}
+
+@Suite("Crash recovery and scaling", .serialized)
 struct CrashTests {
     @Test func killedProcessorsLoseAndRepeatNothing() async throws {
-        let partitions = 3
-        let program = try examples()
-        let cluster = try EmbeddedKafkaCluster(brokers: 1)
-        let kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
-        try cluster.createTopics(
-            for: RuntimeConfiguration(applicationID: "crash-test", instanceID: "crash-1", kafka: kafka, inputTopics: ["events"]),
-            inputPartitions: partitions)
-
+        let children = try ChildProcessors(application: "crash-test", partitions: 3)
         // About 3.5 MB per partition: under the embedded broker's retention, long enough to kill mid-stream.
-        var lines = PopulationGenerator(customers: 80, events: 45_000, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: 23).records()
-        lines += (0..<80).map { #"{"type":"identify","userId":"customer-\#($0)","messageId":"end-\#($0)","timestamp":"2026-06-01T00:00:00Z"}"# }
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers))
-        let decoder = EventDecoder()
-        for line in lines {
-            try producer.send(ProducerRecord(topic: "events", key: Array(try decoder.decode(line).customerID.utf8), value: Array(line.utf8)))
-        }
-        _ = try producer.flush(timeout: .seconds(30))
+        let lines = population(customers: 80, events: 45_000, seed: 23)
+        try children.produce(lines)
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("upshift-crash-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let config = directory.appendingPathComponent("upshift.yaml")
-        try """
-            application_id: crash-test
-            instance_id: crash-1
-            bootstrap_servers: \(cluster.bootstrapServers)
-            input_topics: [events]
-            workflows: [\(workflowNames.map { repository.appendingPathComponent("deploy/workflows/\($0)").path }.joined(separator: ", "))]
-            clock: stream
-            commit_interval: 100ms
-            kafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500" }
-            """.write(to: config, atomically: true, encoding: .utf8)
-
-        // Cheap progress: the changelog grows with every commit.
-        var watchSettings = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
-        watchSettings.groupID = "crash-test-watch"
-        let watcher = try KafkaConsumer(configuration: watchSettings)
-        func changelogEnd() throws -> Int64 {
-            try (0..<Int32(partitions)).reduce(Int64(0)) { $0 + (try watcher.watermarks(of: TopicPartition(OutputTopics().changelog, $1)).high) }
-        }
-
-        func committedOffsets() throws -> Int64 {
-            try restoreAll(cluster, partitions: partitions, program: program).reduce(0) { $0 + ($1.lastCommit?.offsets.values.reduce(0, +) ?? 0) }
-        }
-
-        let logURL = directory.appendingPathComponent("processor.log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-
-        // Killed four times, as soon as each run has committed something, then left to finish.
-        var kills = 0
+        // Killed four times, as soon as each run has committed something more, at a different
+        // moment each time, then left to finish.
         var progress: [Int64] = []
-        while true {
-            let process = Process()
-            process.executableURL = try upshiftExecutable()
-            process.arguments = ["run", "--config", config.path]
-            process.standardError = log
-            let before = try changelogEnd()
-            try process.run()
-            if kills < 4 {
-                // Killed once it has committed something more, at a different moment each time.
-                let deadline = ContinuousClock.now + .seconds(60)
-                while (progress.last ?? 0) < lines.count, try changelogEnd() <= before, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                try await Task.sleep(for: .milliseconds(Int64(kills * 30)))
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                kills += 1
-                progress.append(try committedOffsets())
-                continue
+        for kills in 0..<4 {
+            let before = try children.changelogEnd()
+            let process = try children.start("crash-1")
+            let deadline = ContinuousClock.now + .seconds(60)
+            while (progress.last ?? 0) < lines.count, try children.changelogEnd() <= before, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
             }
-            let deadline = ContinuousClock.now + .seconds(90)
-            while try committedOffsets() < lines.count, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(300))
-            }
-            process.terminate()
-            let exited = try await exits(process, within: .seconds(30))
-            let tail = (try? String(contentsOf: logURL, encoding: .utf8))?.split(separator: "\n").suffix(15).joined(separator: "\n") ?? ""
-            #expect(exited && process.terminationStatus == 0, "SIGTERM should stop the processor cleanly; its log ends:\n\(tail)")
-            break
+            try await Task.sleep(for: .milliseconds(Int64(kills * 30)))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            progress.append(try children.committedOffsets())
         }
+        let last = try children.start("crash-1")
+        #expect(try await children.waitForCommitted(lines.count))
+        try await children.stop(last, "crash-1")
+
         #expect(progress == progress.sorted(), "committed offsets only move forward: \(progress)")
         // A fast run can finish before the test sees its commit; most kills must still land mid-stream.
         #expect(progress.first { $0 >= lines.count } == nil || progress.count { $0 < lines.count } >= 2, "kills mid-stream: \(progress) of \(lines.count)")
         #expect(progress.allSatisfy { $0 > 0 })
 
-        var replay = StreamEngine(program: program)
-        var expected: [String: String] = [:]
-        for event in ReplayInput(lines: lines.map { Substring($0) }).events {
-            for output in replay.process(event) { expected[output.decisionID] = output.jsonLine }
-        }
-
-        let restored = try restoreAll(cluster, partitions: partitions, program: program)
-        #expect(restored.reduce(0) { $0 + ($1.lastCommit?.offsets.values.reduce(0, +) ?? 0) } == Int64(lines.count))
-        var states: [String: CustomerState] = [:]
-        for restorer in restored { states.merge(restorer.states) { first, _ in first } }
-        #expect(states.count == replay.states.count)
-        #expect(states == replay.states)
-
+        let expected = children.replay(lines)
+        #expect(try children.committedOffsets() == Int64(lines.count))
+        let states = try children.restoredStates()
+        #expect(states.count == expected.states.count)
+        #expect(states == expected.states)
         // The broker shows aborted transactions' records too, so readers dedupe by decision id.
-        var decided: [String: String] = [:]
-        var settings = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
-        settings.groupID = "crash-test-reader"
-        settings.isolationLevel = .readCommitted
-        let reader = try KafkaConsumer(configuration: settings)
-        let outputs = OutputTopics()
-        let topics = [outputs.email, outputs.inApp, outputs.sms, outputs.push, outputs.customerSuccess, outputs.suppressions, outputs.holdouts, outputs.outcomes]
-        try reader.assign(topics.map { TopicPartitionOffset($0, 0, .beginning) })
-        while true {
-            let records = try reader.poll(maxRecords: 10_000, timeout: .seconds(2))
-            if records.isEmpty { break }
-            for record in records {
-                decided[String(decoding: record.header("upshift_decision_id")?.value ?? [], as: UTF8.self)] = String(decoding: record.value ?? [], as: UTF8.self)
-            }
+        let decided = try children.decisions()
+        #expect(Set(decided.keys) == Set(expected.decisions.keys), "none lost, none extra")
+        #expect(decided == expected.decisions)
+    }
+
+    @Test func aSurvivorTakesOverAKilledInstancesPartitionsWithTheirState() async throws {
+        let children = try ChildProcessors(application: "scale-test", partitions: 4)
+        let lines = population(customers: 120, events: 16_000, seed: 31)
+        let half = lines.count / 2
+        try children.produce(Array(lines.prefix(half)))
+
+        let survivor = try children.start("scale-1")
+        let victim = try children.start("scale-2")
+        func partitions(_ line: JSONObject) -> Set<String> {
+            Set((line["partitions"]?.string ?? "").split(separator: ",").map(String.init))
         }
-        #expect(Set(decided.keys) == Set(expected.keys), "none lost, none extra")
-        #expect(decided == expected)
+        func assigned(_ instance: String) -> Set<String> {
+            children.log(of: instance).last { $0["message"]?.string == "assigned" }.map(partitions) ?? []
+        }
+        // Both members share the partitions and have committed the first half.
+        #expect(try await waitUntil {
+            assigned("scale-1").count == 2 && assigned("scale-2").count == 2
+        }, "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))")
+        #expect(try await children.waitForCommitted(half))
+        let taken = assigned("scale-2")
+
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        try children.produce(Array(lines.dropFirst(half)))
+        #expect(try await children.waitForCommitted(lines.count))
+        try await children.stop(survivor, "scale-1")
+
+        let all: Set<String> = ["events[0]", "events[1]", "events[2]", "events[3]"]
+        #expect(assigned("scale-1") == all)
+        let restores = children.log(of: "scale-1").filter { $0["message"]?.string == "restored" }
+        let inherited = restores.filter { taken.contains("events[\($0["partition"]?.string ?? "")]") }
+        #expect(!inherited.isEmpty && inherited.allSatisfy { Int($0["customers"]?.string ?? "") ?? 0 > 0 }, "restored what scale-2 had built: \(inherited)")
+
+        let expected = children.replay(lines)
+        #expect(try children.restoredStates() == expected.states)
+        #expect(try children.decisions() == expected.decisions)
     }
 }

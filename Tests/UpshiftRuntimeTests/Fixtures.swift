@@ -102,17 +102,6 @@ func runUntil(read records: Int, _ configuration: RuntimeConfiguration, _ progra
 }
 
 
-/// The `upshift` executable beside the test bundle (`swift build --build-tests` builds both).
-func upshiftExecutable() throws -> URL {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    while directory.path != "/" {
-        let candidate = directory.appendingPathComponent("upshift")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "upshift next to \(CommandLine.arguments[0])"])
-}
-
 /// Every partition's state and last commit, as a restarting processor would rebuild them.
 func restoreAll(_ cluster: EmbeddedKafkaCluster, partitions: Int, program: Program) throws -> [Changelog.Restorer] {
     try (0..<Int32(partitions)).map { partition in
@@ -134,20 +123,6 @@ func restoreAll(_ cluster: EmbeddedKafkaCluster, partitions: Int, program: Progr
         restorer.finish()
         return restorer
     }
-}
-
-/// Waits for a child to exit; kills it if it has not by the deadline.
-func exits(_ process: Process, within timeout: Duration) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning {
-        guard ContinuousClock.now < deadline else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return false
-        }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return true
 }
 
 
