@@ -54,6 +54,11 @@ let package = Package(
             dependencies: ["UpshiftCore"],
             path: "Benchmarks/EngineThroughput"
         ),
+        .executableTarget(
+            name: "StreamThroughput",
+            dependencies: ["Kafka", "UpshiftCore", "UpshiftRuntime"],
+            path: "Benchmarks/StreamThroughput"
+        ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
         .testTarget(

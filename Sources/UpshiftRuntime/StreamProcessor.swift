@@ -46,6 +46,8 @@ public final class StreamProcessor: Sendable {
         public var restoredCustomers = 0
         /// Customers forgotten after the program's idle TTL.
         public var expiredCustomers = 0
+        /// Input partitions held and restored: those with a task.
+        public var assignedPartitions = 0
     }
 
     public var statistics: Statistics { counters.withLock { $0 } }
@@ -405,6 +407,7 @@ public final class StreamProcessor: Sendable {
                         try commit()
                     }
                     for partition in Set(partitions.map(\.partition)) { tasks[partition] = nil }
+                    processor.count { [tasks] in $0.assignedPartitions = tasks.count }
                 }
             } catch {
                 callbackError = error
@@ -421,7 +424,10 @@ public final class StreamProcessor: Sendable {
                     let restorer = try readChangelog(partition)
                     let task = PartitionTask(partition: partition, program: processor.program, restored: restorer)
                     tasks[partition] = task
-                    processor.count { $0.restoredCustomers += task.engine.states.count }
+                    processor.count { [tasks] in
+                        $0.restoredCustomers += task.engine.states.count
+                        $0.assignedPartitions = tasks.count
+                    }
                     positions += try startingPositions(partition, restored: task.offsets)
                     var metadata: Logger.Metadata = [
                         "partition": "\(partition)", "customers": "\(task.engine.states.count)",
