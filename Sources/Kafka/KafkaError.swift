@@ -70,6 +70,7 @@ extension KafkaError {
 
         public static let noError = Code(RD_KAFKA_RESP_ERR_NO_ERROR)
         public static let failed = Code(RD_KAFKA_RESP_ERR__FAIL)
+        public static let badMessage = Code(RD_KAFKA_RESP_ERR__BAD_MSG)
         public static let invalidArgument = Code(RD_KAFKA_RESP_ERR__INVALID_ARG)
         public static let timedOut = Code(RD_KAFKA_RESP_ERR__TIMED_OUT)
         public static let messageTimedOut = Code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)

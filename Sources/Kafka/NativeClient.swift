@@ -5,7 +5,8 @@ import Synchronization
 ///
 /// librdkafka handles are thread-safe; callbacks run on whichever thread serves the handle's
 /// queue (the thread inside `poll`, `flush`, `close` or a transaction call), never on a thread
-/// of librdkafka's own. The context is reached from C through the configuration's opaque pointer
+/// of librdkafka's own, except log lines, which librdkafka's threads hand to
+/// ``ClientEvents/onLog`` directly. The context is reached from C through the configuration's opaque pointer
 /// and lives exactly as long as the handle.
 final class NativeClient: @unchecked Sendable {
     let handle: OpaquePointer
@@ -33,6 +34,15 @@ final class NativeClient: @unchecked Sendable {
                     String(decoding: UnsafeRawBufferPointer(start: json, count: length), as: UTF8.self))
             }
             return 0
+        }
+        if context.events.onLog != nil {
+            rd_kafka_conf_set_log_cb(conf) { handle, level, facility, text in
+                guard let handle, let opaque = rd_kafka_opaque(handle) else { return }
+                ClientContext.from(opaque).events.onLog?(
+                    ClientLogLine(
+                        level: Int(level), facility: facility.map { String(cString: $0) } ?? "",
+                        message: text.map { String(cString: $0) } ?? ""))
+            }
         }
         configure(conf)
         var message = ErrorText()
@@ -63,16 +73,30 @@ public struct ClientEvents: Sendable {
     /// Errors that do not belong to a call, such as all brokers going down. librdkafka keeps
     /// retrying on its own; these are for logging and health. A fatal one means the client is done.
     public var onError: (@Sendable (KafkaError) -> Void)?
-    /// librdkafka's statistics JSON, every `statisticsInterval`.
+    /// librdkafka's statistics JSON, every `statisticsInterval` (``ClientStatistics`` reads it).
     public var onStatistics: (@Sendable (String) -> Void)?
+    /// librdkafka's own log lines, instead of its default of printing them to standard error.
+    /// Called on librdkafka's threads, possibly before the client's initializer returns.
+    public var onLog: (@Sendable (ClientLogLine) -> Void)?
 
     public init(
         onError: (@Sendable (KafkaError) -> Void)? = nil,
-        onStatistics: (@Sendable (String) -> Void)? = nil
+        onStatistics: (@Sendable (String) -> Void)? = nil,
+        onLog: (@Sendable (ClientLogLine) -> Void)? = nil
     ) {
         self.onError = onError
         self.onStatistics = onStatistics
+        self.onLog = onLog
     }
+}
+
+/// One of librdkafka's log lines.
+public struct ClientLogLine: Sendable, Hashable {
+    /// The syslog level: 0 emergency to 7 debug (3 error, 4 warning, 6 informational).
+    public var level: Int
+    /// librdkafka's subsystem, such as `FAIL`, `REQTMOUT` or `CONFWARN`.
+    public var facility: String
+    public var message: String
 }
 
 /// The state that C callbacks reach through the opaque pointer.

@@ -1,3 +1,5 @@
+import Yams
+
 /// A problem in a workflow or scenario file, with where it is and how to fix it.
 public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public var file: String
@@ -20,14 +22,35 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension Diagnostic {
+    /// Where a YAML syntax error is, and what it is.
+    public init(yaml error: YamlError, file: String) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            self.init(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            self.init(
+                file: file, line: context.mark.line, column: context.mark.column,
+                message: "duplicated keys: \(duplicates.joined(separator: ", "))")
+        default:
+            self.init(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
 /// Every problem found in a set of files; nothing is loaded while there is one.
 public struct DiagnosticsError: Error, Sendable, Hashable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
+
+    public init(diagnostics: [Diagnostic]) {
+        self.diagnostics = diagnostics
+    }
+
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
 /// The closest of `candidates` to `word`, when close enough to be a likely typo.
-func closest(to word: String, in candidates: some Sequence<String>) -> String? {
+public func closest(to word: String, in candidates: some Sequence<String>) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let distance = editDistance(word, candidate)

@@ -52,24 +52,11 @@ private struct Loader {
             }
             return root
         } catch let error as YamlError {
-            diagnostics.append(Self.diagnostic(for: error, file: name))
+            diagnostics.append(Diagnostic(yaml: error, file: name))
             return nil
         } catch {
             diagnostics.append(Diagnostic(file: name, line: 1, column: 1, message: "not YAML: \(error)"))
             return nil
-        }
-    }
-
-    static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            Diagnostic(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            Diagnostic(
-                file: file, line: context.mark.line, column: context.mark.column,
-                message: "duplicated keys: \(duplicates.joined(separator: ", "))")
-        default:
-            Diagnostic(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
         }
     }
 

@@ -60,6 +60,8 @@ enum Changelog {
     struct Restorer {
         let program: Program
         private(set) var states: [String: CustomerState] = [:]
+        /// The encoded size of each restored customer's state.
+        private(set) var sizes: [String: Int] = [:]
         /// The most recent commit that stands.
         private(set) var lastCommit: Commit?
         private(set) var recordsRead = 0
@@ -118,10 +120,12 @@ enum Changelog {
         private mutating func apply(_ customerID: String, _ value: [UInt8]?) {
             guard let value else {
                 states[customerID] = nil
+                sizes[customerID] = nil
                 return
             }
             do {
                 states[customerID] = try StateCodec.decode(value, program: program)
+                sizes[customerID] = value.count
             } catch {
                 unusable += 1
             }

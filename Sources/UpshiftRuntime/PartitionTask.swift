@@ -12,17 +12,22 @@ struct PartitionTask {
     var streamTime: Timestamp?
     /// Whether anything was read or fired since the last commit: idle partitions write no marker.
     var hasUncommittedWork = false
+    /// The encoded size of each customer's state as last written to the changelog, and their sum.
+    private var sizes: [String: Int]
+    private(set) var stateBytes: Int
 
     init(partition: Int32, program: Program, restored: Changelog.Restorer) {
         self.partition = partition
         engine = StreamEngine(program: program, states: restored.states)
+        sizes = restored.sizes
+        stateBytes = restored.sizes.values.reduce(0, +)
         offsets = restored.lastCommit?.offsets ?? [:]
         streamTime = restored.lastCommit?.streamTime
     }
 
     /// What became of one input record.
     enum Outcome {
-        case processed([Output])
+        case processed([Output], event: Event.Kind, time: Timestamp)
         /// The record goes to the dead-letter topic for this reason; any outputs still count.
         case deadLetter(field: String, reason: String, outputs: [Output])
     }
@@ -45,7 +50,7 @@ struct PartitionTask {
         if result.disposition == .late, let late = result.outputs.first(where: { $0.kind == .lateEvent }) {
             return .deadLetter(field: "timestamp", reason: "late event: \(late.reasons.joined(separator: "; "))", outputs: outputs)
         }
-        return .processed(outputs)
+        return .processed(outputs, event: event.kind, time: event.timestamp)
     }
 
     /// Fires the timers due by `time`.
@@ -67,9 +72,11 @@ struct PartitionTask {
         guard hasUncommittedWork else { return [] }
         hasUncommittedWork = false
         var records = engine.takeChanged().sorted().map { customerID in
-            Changelog.stateRecord(
-                topic: topic, partition: partition, customerID: customerID,
-                state: engine.states[customerID].map(StateCodec.encode), session: session, transaction: transaction)
+            let state = engine.states[customerID].map(StateCodec.encode)
+            stateBytes += (state?.count ?? 0) - (sizes[customerID] ?? 0)
+            sizes[customerID] = state?.count
+            return Changelog.stateRecord(
+                topic: topic, partition: partition, customerID: customerID, state: state, session: session, transaction: transaction)
         }
         records.append(
             Changelog.marker(

@@ -34,7 +34,8 @@ public struct RuntimeConfiguration: Sendable {
         self.inputTopics = inputTopics
     }
 
-    /// The input consumer's settings: the application's group, read_committed, offsets committed
+    /// The input consumer's settings: librdkafka statistics every 15 s unless set (for the lag and
+    /// queue metrics), the application's group, read_committed, offsets committed
     /// only with transactions (or, at least once, after delivery), and the instance id as
     /// `group.instance.id` under static membership.
     var consumerSettings: KafkaConfiguration {
@@ -44,6 +45,7 @@ public struct RuntimeConfiguration: Sendable {
         settings.enableAutoOffsetStore = false
         settings.autoOffsetReset = settings.autoOffsetReset ?? .earliest
         settings.isolationLevel = .readCommitted
+        settings.statisticsInterval = settings.statisticsInterval ?? .seconds(15)
         if staticMembership { settings.groupInstanceID = instanceID }
         return settings
     }
@@ -52,6 +54,7 @@ public struct RuntimeConfiguration: Sendable {
     /// restarted instance fences its predecessor, under exactly-once.
     var producerSettings: KafkaConfiguration {
         var settings = kafka
+        settings.statisticsInterval = settings.statisticsInterval ?? .seconds(15)
         if guarantee == .exactlyOnce { settings.transactionalID = "\(applicationID)-\(instanceID)" }
         return settings
     }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Kafka
 import Logging
@@ -30,6 +31,7 @@ public final class StreamProcessor: Sendable {
     private let brokersDown = Atomic<Bool>(false)
     private let counters = Mutex(Statistics())
     private let logger: Logger
+    private let metrics: ProcessorMetrics
 
     /// Counts since start: records in = processed + dead-lettered. Records read again after an
     /// abort count again.
@@ -48,18 +50,25 @@ public final class StreamProcessor: Sendable {
         public var expiredCustomers = 0
         /// Input partitions held and restored: those with a task.
         public var assignedPartitions = 0
+        /// True once the processor holds a restored assignment (possibly of no partitions), false
+        /// while it joins, restores or waits for partitions after a revocation.
+        public var isReady = false
     }
 
     public var statistics: Statistics { counters.withLock { $0 } }
 
-    /// - Parameter logger: receives one line per lifecycle event (started, assigned, restored,
-    ///   revoked, aborted, brokers down and up, stopped), never one per record.
+    /// - Parameters:
+    ///   - logger: receives one line per lifecycle event (started, assigned, restored, revoked,
+    ///     aborted, brokers down and up, stopped) and librdkafka's own log lines, never one per record.
+    ///   - metrics: where counts, gauges and timings go (see the README for the list).
     public init(
         configuration: RuntimeConfiguration, program: Program,
-        logger: Logger = Logger(label: "upshift", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "upshift", factory: { _ in SwiftLogNoOpLogHandler() }),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
         self.program = program
+        self.metrics = ProcessorMetrics(factory: metrics)
         var logger = logger
         logger[metadataKey: "instance"] = "\(configuration.instanceID)"
         self.logger = logger
@@ -95,6 +104,21 @@ public final class StreamProcessor: Sendable {
         } else if error.kind == .fatal {
             logger.error("client failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// librdkafka's log lines, at the matching level, with the client's name.
+    fileprivate func clientLogged(_ line: ClientLogLine) {
+        let level: Logger.Level = switch line.level {
+        case ...3: .error
+        case 4: .warning
+        case 5...6: .info
+        default: .debug
+        }
+        logger.log(level: level, "\(line.message)", metadata: ["source": "librdkafka", "facility": "\(line.facility)"])
+    }
+
+    fileprivate func clientReported(_ json: String) {
+        if let statistics = try? ClientStatistics(json: json) { metrics.client(statistics) }
     }
 
     /// Logs once when a call reaches the brokers again after they were down.
@@ -141,10 +165,13 @@ public final class StreamProcessor: Sendable {
         init(processor: StreamProcessor) throws {
             self.processor = processor
             configuration = processor.configuration
-            let events = ClientEvents(onError: { [processor] in processor.clientFailed($0) })
+            let events = ClientEvents(
+                onError: { [processor] in processor.clientFailed($0) },
+                onStatistics: { [processor] in processor.clientReported($0) },
+                onLog: { [processor] in processor.clientLogged($0) })
             consumer = try KafkaConsumer(configuration: configuration.consumerSettings, events: events)
             producer = try KafkaProducer(configuration: configuration.producerSettings, events: events)
-            admin = try KafkaAdmin(configuration: configuration.kafka)
+            admin = try KafkaAdmin(configuration: configuration.kafka, events: ClientEvents(onLog: { [processor] in processor.clientLogged($0) }))
             records = OutputRecords(topics: configuration.topics, source: "upshift/\(configuration.applicationID)")
             decoder = EventDecoder(maximumBytes: configuration.maximumRecordBytes)
             session = "\(configuration.instanceID)-\(UInt64(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
@@ -208,8 +235,10 @@ public final class StreamProcessor: Sendable {
                 throw error
             }
             if !batch.isEmpty { processor.brokersAnswered() }
+            let started = ContinuousClock.now
             do {
                 try process(batch)
+                if !batch.isEmpty { processor.metrics.record("upshift_batch_duration_seconds", ContinuousClock.now - started) }
                 if ContinuousClock.now - lastExpiry >= configuration.expiryInterval { try expireIdleCustomers() }
             } catch let error as KafkaError where error.kind != .fatal {
                 // The transaction cannot go on (librdkafka refuses records once it must abort):
@@ -234,11 +263,14 @@ public final class StreamProcessor: Sendable {
                 }
                 try begin()
                 switch tasks[record.partition]!.process(record, decoder: decoder) {
-                case .processed(let outputs):
+                case .processed(let outputs, let kind, let time):
                     processor.count { $0.processed += 1 }
+                    processor.metrics.consumed(topic: record.topic, type: kind.rawValue)
+                    processor.metrics.record("upshift_event_delay_seconds", .milliseconds((Timestamp.now - time).milliseconds))
                     try send(outputs)
                 case .deadLetter(let field, let reason, let outputs):
                     processor.count { $0.deadLettered += 1 }
+                    processor.metrics.deadLettered(field: field)
                     try producer.send(records.deadLetter(record, field: field, reason: reason))
                     try send(outputs)
                 }
@@ -276,6 +308,7 @@ public final class StreamProcessor: Sendable {
         func send(_ outputs: [Output]) throws {
             for output in outputs { try producer.send(records.record(for: output)) }
             processor.count { $0.outputs += outputs.count }
+            processor.metrics.decided(outputs)
         }
 
         /// Commits the open transaction. An abortable failure aborts and rewinds; a fatal one is
@@ -327,6 +360,10 @@ public final class StreamProcessor: Sendable {
                 $0.transactionsCommitted += 1
                 $0.committedOffsets = committed
             }
+            processor.metrics.transaction(committed: true)
+            for (partition, task) in tasks {
+                processor.metrics.partition(partition, customers: task.engine.states.count, stateBytes: task.stateBytes)
+            }
         }
 
         /// At least once: every record of the batch is delivered before its input offsets are committed.
@@ -350,6 +387,7 @@ public final class StreamProcessor: Sendable {
             inTransaction = false
             undelivered = 0
             processor.count { $0.transactionsAborted += 1 }
+            processor.metrics.transaction(committed: false)
             if shutdownDeadline == nil { restore(tasks.keys.sorted()) }
         }
 
@@ -394,8 +432,10 @@ public final class StreamProcessor: Sendable {
                 switch event {
                 case .assigned(let partitions):
                     logger.info("assigned", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))"])
+                    processor.count { $0.isReady = false }
                     try verifyLayout(of: Array(Set(partitions.map(\.topic))).sorted())
                     restore(Array(Set(partitions.map(\.partition))).sorted())
+                    processor.count { [ready = callbackError == nil] in $0.isReady = ready }
                 case .revoked(let partitions, let lost):
                     logger.info("revoked", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
                     if lost {
@@ -407,7 +447,10 @@ public final class StreamProcessor: Sendable {
                         try commit()
                     }
                     for partition in Set(partitions.map(\.partition)) { tasks[partition] = nil }
-                    processor.count { [tasks] in $0.assignedPartitions = tasks.count }
+                    processor.count { [tasks] in
+                        $0.assignedPartitions = tasks.count
+                        $0.isReady = !tasks.isEmpty
+                    }
                 }
             } catch {
                 callbackError = error
@@ -435,6 +478,8 @@ public final class StreamProcessor: Sendable {
                     ]
                     if restorer.unusable > 0 { metadata["unusable"] = "\(restorer.unusable)" }
                     logger.info("restored", metadata: metadata)
+                    processor.metrics.record("upshift_restore_duration_seconds", ContinuousClock.now - started)
+                    processor.metrics.partition(partition, customers: task.engine.states.count, stateBytes: task.stateBytes)
                 } catch {
                     callbackError = error
                     logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import UpshiftCore
+import UpshiftRuntime
 
 /// Reads a text file, or fails the command with the path and the reason.
 func readText(_ path: String) throws -> String {
@@ -17,6 +18,17 @@ func loadProgram(_ paths: [String]) throws -> Program {
     do {
         return try ProgramLoader.load(files)
     } catch {
+        for diagnostic in error.diagnostics { printError(diagnostic.description) }
+        throw ExitCode(1)
+    }
+}
+
+/// Loads `upshift run`'s configuration with the process environment, printing every diagnostic
+/// and failing with exit code 1.
+func loadConfiguration(_ path: String) throws -> ConfigurationFile {
+    do {
+        return try ConfigurationFile.load(try readText(path), file: path, environment: ProcessInfo.processInfo.environment)
+    } catch let error as DiagnosticsError {
         for diagnostic in error.diagnostics { printError(diagnostic.description) }
         throw ExitCode(1)
     }

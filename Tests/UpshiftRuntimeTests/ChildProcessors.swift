@@ -53,6 +53,7 @@ final class ChildProcessors {
             workflows: [\(workflowNames.map { repository.appendingPathComponent("deploy/workflows/\($0)").path }.joined(separator: ", "))]
             clock: stream
             commit_interval: 100ms
+            http_port: 0
             kafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500" }
             """.write(to: config, atomically: true, encoding: .utf8)
         let logURL = directory.appendingPathComponent("\(instance).log")

@@ -1,0 +1,114 @@
+import CoreMetrics
+import Kafka
+import Synchronization
+import UpshiftCore
+
+/// What the processor reports through swift-metrics; `upshift run` serves it in Prometheus
+/// format on `/metrics`. Every label takes values from a bounded set (topics, partitions,
+/// workflow ids, steps, channels, variants, suppression names, record fields), never from event
+/// content, so the number of series stays fixed. Handles are made once per label set and kept.
+final class ProcessorMetrics: Sendable {
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[Series: Counter]>([:])
+    private let gauges = Mutex<[Series: Gauge]>([:])
+    private let timers = Mutex<[Series: Timer]>([:])
+
+    private struct Series: Hashable {
+        var name: String
+        var labels: [String]
+    }
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    func count(_ name: String, _ labels: KeyValuePairs<String, String> = [:], by amount: Int = 1) {
+        let series = Series(name: name, labels: labels.flatMap { [$0.key, $0.value] })
+        let counter = counters.withLock { counters in
+            if let counter = counters[series] { return counter }
+            let counter = Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            counters[series] = counter
+            return counter
+        }
+        counter.increment(by: amount)
+    }
+
+    func set(_ name: String, _ labels: KeyValuePairs<String, String> = [:], to value: Double) {
+        let series = Series(name: name, labels: labels.flatMap { [$0.key, $0.value] })
+        let gauge = gauges.withLock { gauges in
+            if let gauge = gauges[series] { return gauge }
+            let gauge = Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            gauges[series] = gauge
+            return gauge
+        }
+        gauge.record(value)
+    }
+
+    func record(_ name: String, _ duration: Duration) {
+        let series = Series(name: name, labels: [])
+        let timer = timers.withLock { timers in
+            if let timer = timers[series] { return timer }
+            let timer = Timer(label: name, dimensions: [], factory: factory)
+            timers[series] = timer
+            return timer
+        }
+        let (seconds, attoseconds) = duration.components
+        timer.recordNanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    }
+
+    // MARK: What the processor reports
+
+    func consumed(topic: String, type: String) {
+        count("upshift_events_consumed_total", ["topic": topic, "type": type])
+    }
+
+    func decided(_ outputs: [Output]) {
+        for output in outputs {
+            let workflow = output.workflowID ?? ""
+            switch output.kind {
+            case .offer, .task:
+                count("upshift_decisions_total", [
+                    "workflow": workflow, "step": output.step ?? "", "channel": output.channel?.rawValue ?? output.queue ?? "",
+                    "variant": output.variant ?? "",
+                ])
+            case .suppression:
+                for reason in output.reasons { count("upshift_suppressions_total", ["workflow": workflow, "reason": reason]) }
+            case .holdout:
+                count("upshift_holdouts_total", ["workflow": workflow])
+            case .exit:
+                count("upshift_exits_total", ["workflow": workflow])
+            case .lateEvent:
+                count("upshift_late_events_total")
+            }
+        }
+    }
+
+    /// `field` names what was wrong (the JSON path, or `record` for a record with no value).
+    func deadLettered(field: String) {
+        count("upshift_dead_letters_total", ["field": field])
+    }
+
+    func transaction(committed: Bool) {
+        count("upshift_transactions_total", ["result": committed ? "committed" : "aborted"])
+    }
+
+    /// The librdkafka statistics worth alerting on: queue depths, round trips, consumer lag.
+    func client(_ statistics: ClientStatistics) {
+        set("upshift_kafka_queued_messages", ["client": statistics.type], to: Double(statistics.queuedMessages))
+        for broker in statistics.brokers {
+            guard let roundTrip = broker.averageRoundTrip else { continue }
+            set("upshift_kafka_broker_round_trip_seconds", ["client": statistics.type, "broker": String(broker.nodeID)],
+                to: Double(roundTrip / .microseconds(1)) / 1_000_000)
+        }
+        for partition in statistics.partitions where statistics.type == "consumer" {
+            if let lag = partition.consumerLag {
+                set("upshift_consumer_lag", ["topic": partition.topic, "partition": String(partition.partition)], to: Double(lag))
+            }
+        }
+    }
+
+    func partition(_ partition: Int32, customers: Int, stateBytes: Int) {
+        set("upshift_customers", ["partition": String(partition)], to: Double(customers))
+        set("upshift_state_bytes", ["partition": String(partition)], to: Double(stateBytes))
+    }
+}
