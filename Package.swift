@@ -77,7 +77,11 @@ let package = Package(
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
         .testTarget(
             name: "UpshiftRuntimeTests",
-            dependencies: ["UpshiftRuntime", "UpshiftCore", "Kafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "UpshiftRuntime", "UpshiftCore", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -150,3 +150,33 @@ final class LogLines: Sendable {
         lines.withLock { $0 }.map { String($0.prefix { $0 != "(" }).trimmingCharacters(in: .whitespaces) }
     }
 }
+
+/// Runs `schemas/validate.py` (Python's `jsonschema`, installed by `make test`) and returns its
+/// exit status and what it printed.
+func schemaCheck(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", repository.appendingPathComponent("schemas/validate.py").path] + arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+/// Checks JSON documents, one per line, against a schema of `schemas/`.
+func schemaCheck(_ schema: String, _ documents: [String]) throws -> (status: Int32, output: String) {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("upshift-\(getpid())-\(UUID().uuidString).jsonl")
+    try documents.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try schemaCheck([repository.appendingPathComponent("schemas/\(schema)").path, file.path])
+    return (result.status, result.output.replacingOccurrences(of: file.path, with: "documents"))
+}
+
+/// The schema of each output topic's values, by output kind.
+let outputSchemas: [Output.Kind: String] = [
+    .offer: "offer.schema.json", .task: "task.schema.json", .suppression: "suppression.schema.json",
+    .holdout: "holdout.schema.json", .exit: "outcome.schema.json",
+]

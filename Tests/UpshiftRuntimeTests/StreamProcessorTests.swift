@@ -1,9 +1,19 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Kafka
+import Prometheus
 import Synchronization
 import Testing
 import UpshiftCore
 @testable import UpshiftRuntime
+
+/// GETs a path of the health server on loopback.
+private func get(_ path: String, port: Int) async throws -> (status: Int, body: String) {
+    let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+}
 
 @Suite("Stream processor", .serialized)
 struct StreamProcessorTests {
@@ -38,13 +48,20 @@ struct StreamProcessorTests {
         ]
         try produce(Array(lines.prefix(800)) + bad + Array(lines.dropFirst(800)), to: cluster)
 
-        let processor = StreamProcessor(configuration: configuration, program: program)
+        let registry = PrometheusCollectorRegistry()
+        let processor = StreamProcessor(configuration: configuration, program: program, metrics: PrometheusMetricsFactory(registry: registry))
+        let server = try await HealthServer(host: "127.0.0.1", port: 0, metrics: { registry.emitToBuffer() }, isReady: { processor.statistics.isReady })
+        #expect(try await get("/readyz", port: server.port).status == 503)
         let running = Task { try await processor.run() }
         let total = lines.count + bad.count
         #expect(try await waitUntil { processor.statistics.recordsIn == total && processor.statistics.transactionsCommitted > 0 })
         try await Task.sleep(for: .milliseconds(500))
+        #expect(try await get("/readyz", port: server.port).status == 200)
+        #expect(try await get("/healthz", port: server.port).status == 200)
+        let metrics = try await get("/metrics", port: server.port).body
         processor.stop()
         try await running.value
+        await server.stop()
 
         let statistics = processor.statistics
         #expect(statistics.recordsIn == statistics.processed + statistics.deadLettered)
@@ -55,11 +72,47 @@ struct StreamProcessorTests {
         #expect(actual.count == expected.count)
         #expect(actual == expected)
 
+        // Every record on an output topic matches its topic's schema.
+        for (kind, schema) in outputSchemas {
+            let values = actual.values.filter { $0.contains(#""type":"\#(kind.rawValue)""#) }
+            let result = try schemaCheck(schema, Array(values))
+            #expect(result.status == 0, "\(schema): \(result.output)")
+        }
+
+        // Prometheus text that a Prometheus parser reads, with the counts of this run.
+        let scraped = FileManager.default.temporaryDirectory.appendingPathComponent("upshift-metrics-\(getpid()).txt")
+        try metrics.write(to: scraped, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: scraped) }
+        let parsed = try schemaCheck(["--prometheus", scraped.path])
+        #expect(parsed.status == 0, "\(parsed.output)")
+        let tracks = lines.count { $0.contains(#""type":"track""#) }
+        let identifies = lines.count { $0.contains(#""type":"identify""#) }
+        let samples = Set(metrics.split(separator: "\n").map(String.init))
+        #expect(samples.contains(#"upshift_events_consumed_total{topic="events",type="track"} \#(tracks)"#), "\(metrics)")
+        #expect(samples.contains(#"upshift_events_consumed_total{topic="events",type="identify"} \#(identifies)"#))
+        #expect(samples.contains(#"upshift_dead_letters_total{field="timestamp"} 1"#))
+        #expect(samples.contains(#"upshift_dead_letters_total{field="record"} 1"#))
+        let offers = expected.values.count { $0.hasPrefix(#"{"type":"offer""#) || $0.hasPrefix(#"{"type":"task""#) }
+        let decided = metrics.split(separator: "\n").filter { $0.hasPrefix("upshift_decisions_total{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+        #expect(decided == offers)
+
         let deadLetters = try readAll(configuration.topics.deadLetter, from: cluster)
         #expect(deadLetters.map { String(decoding: $0.value ?? [], as: UTF8.self) } == bad)
         #expect(deadLetters.map { String(decoding: $0.header("upshift_dlq_reason")?.value ?? [], as: UTF8.self) } == [
             "not an ISO-8601 date-time: \"yesterday\"", "invalid JSON at byte 0: invalid literal",
         ])
+        let headers = deadLetters.map { record in
+            var object = JSONObject()
+            for header in record.headers where header.key.hasPrefix("upshift_dlq_") {
+                object[header.key] = .string(String(decoding: header.value ?? [], as: UTF8.self))
+            }
+            var writer = JSONWriter()
+            writer.write(.object(object))
+            return writer.text
+        }
+        let deadLetterCheck = try schemaCheck("dead-letter.schema.json", headers)
+        #expect(deadLetterCheck.status == 0, "\(deadLetterCheck.output)")
         #expect(deadLetters.map { String(decoding: $0.header("upshift_dlq_topic")?.value ?? [], as: UTF8.self) } == ["events", "events"])
     }
 }
