@@ -81,6 +81,7 @@ let package = Package(
                 "UpshiftRuntime", "UpshiftCore", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],
