@@ -32,6 +32,28 @@ let inputBytes = lines.reduce(0) { $0 + $1.count }
 print("\(lines.count) records (\(customerCount) identify, \(eventCount) events), \(inputBytes / lines.count) bytes on average")
 
 let decoder = EventDecoder()
+
+/// The process's resident memory, from /proc/self/statm, after glibc's `malloc_trim` has handed
+/// freed memory back to the system (it is not in the Glibc module, hence dlsym).
+func residentBytes() -> Int {
+    typealias Trim = @convention(c) (Int) -> Int32
+    if let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") {
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+    }
+    let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+    let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+// First, before anything else is allocated and freed: how much resident memory the states of
+// every customer take, windows, timers and the allocator's overhead included. Each event is
+// decoded and dropped at once, so what stays is what the engine holds.
+let residentBefore = residentBytes()
+var resident = StreamEngine(program: program)
+for line in lines { _ = resident.process(try! decoder.decode(line)) }
+let residentPerCustomer = (residentBytes() - residentBefore) / max(resident.states.count, 1)
+resident = StreamEngine(program: program)
+
 var events: [Event] = []
 events.reserveCapacity(lines.count)
 let decodeSeconds = seconds {
@@ -66,4 +88,5 @@ print(String(format: "decode only:           %9.0f records/s", Double(lines.coun
 print(String(format: "engine only:           %9.0f records/s  (decoded events in, outputs as values)", Double(lines.count) / engineSeconds))
 print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
 print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
+print("state in memory: \(residentPerCustomer) bytes of resident memory per customer (growth over \(customerCount) customers)")
 print(replay.summary.report.split(separator: "\n").prefix(1).joined())

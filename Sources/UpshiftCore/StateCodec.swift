@@ -1,8 +1,9 @@
 /// A compact binary form of ``CustomerState``, for a changelog record and for measuring what a
 /// customer costs. Integers are variable-length, times are zig-zag varints, traits are JSON.
 ///
-/// The layout follows the program's declarations by position; a state decoded under a program
-/// with more or fewer metrics, suppressions or workflows is padded or cut to fit.
+/// Metrics, suppressions and workflows are stored by position in the program that wrote the
+/// state; decoding with that program's ``StateLayout`` moves each to its place in the current
+/// program by name, so that workflow files can change between a write and a read.
 public enum StateCodec {
     static let version: UInt8 = 1
 
@@ -83,8 +84,14 @@ public enum StateCodec {
         return out.bytes
     }
 
+    /// - Parameter layout: the layout of the program that wrote the state, when it may differ from
+    ///   `program`'s. A metric whose definition changed, and a declaration that is gone, start
+    ///   fresh; a workflow keeps its entry history by id, and its in-flight run only if its version
+    ///   is unchanged.
     /// - Throws: ``StateCodecError`` for bytes that are not a state this version wrote.
-    public static func decode(_ bytes: [UInt8], program: Program) throws(StateCodecError) -> CustomerState {
+    public static func decode(_ bytes: [UInt8], program: Program, layout: StateLayout? = nil) throws(StateCodecError) -> CustomerState {
+        let current = StateLayout(program)
+        let written = layout ?? current
         var input = Reader(bytes: bytes)
         guard try input.byte() == version else { throw StateCodecError(reason: "unknown state version") }
         var state = CustomerState(customerID: try input.string(), program: program)
@@ -99,11 +106,11 @@ public enum StateCodec {
             let distinct = try (0..<input.count()).map { _ throws(StateCodecError) in (hash: try input.fixed(), bucket: try input.signed()) }
             return MetricState(buckets: buckets, distinct: distinct)
         }
-        state.metrics = fit(metrics, state.metrics.count, MetricState())
+        state.metrics = remap(metrics, from: written.metrics, to: current.metrics, empty: MetricState())
         let suppressions = try (0..<input.count()).map { _ throws(StateCodecError) in
             SuppressionState(lastStart: try input.optionalTime(), lastEnd: try input.optionalTime())
         }
-        state.suppressions = fit(suppressions, state.suppressions.count, SuppressionState())
+        state.suppressions = remap(suppressions, from: written.suppressions, to: current.suppressions, empty: SuppressionState())
         state.channels.subscribed = channels(try input.byte())
         state.channels.unsubscribed = channels(try input.byte())
         state.channels.sent = try (0..<input.count()).map { _ throws(StateCodecError) in
@@ -123,7 +130,7 @@ public enum StateCodec {
             memory.lastSuppression = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
             return memory
         }
-        state.workflows = fit(workflows, state.workflows.count, WorkflowMemory())
+        state.workflows = remap(workflows, from: written.workflows.map(StateLayout.id), to: current.workflows.map(StateLayout.id), empty: WorkflowMemory())
         if try input.byte() == 1 {
             let workflow = try input.count()
             let entry = try input.count()
@@ -137,8 +144,11 @@ public enum StateCodec {
             case 2: waiting = .event(name: try input.string(), timeout: try input.time(), timeoutPosition: try input.count())
             default: throw StateCodecError(reason: "unknown wait kind")
             }
-            let run = Run(workflow: workflow, entry: entry, enteredAt: enteredAt, variant: variant, position: position, waiting: waiting, evidence: try input.json())
-            if workflow < program.workflows.count { state.run = run }
+            var run = Run(workflow: workflow, entry: entry, enteredAt: enteredAt, variant: variant, position: position, waiting: waiting, evidence: try input.json())
+            if workflow < written.workflows.count, let index = current.workflows.firstIndex(of: written.workflows[workflow]) {
+                run.workflow = index
+                state.run = run
+            }
         }
         state.recentMessages = try (0..<input.count()).map { _ throws(StateCodecError) in
             CustomerState.MessageMark(hash: try input.fixed(), time: try input.time())
@@ -149,8 +159,12 @@ public enum StateCodec {
         return state
     }
 
-    private static func fit<T>(_ values: [T], _ count: Int, _ empty: T) -> [T] {
-        values.count >= count ? Array(values.prefix(count)) : values + Array(repeating: empty, count: count - values.count)
+    /// Puts each value written under key `written[i]` where its key is in `current`.
+    private static func remap<T>(_ values: [T], from written: [String], to current: [String], empty: T) -> [T] {
+        if written == current, values.count == current.count { return values }
+        var byKey: [String: T] = [:]
+        for (key, value) in zip(written, values) { byKey[key] = value }
+        return current.map { byKey[$0] ?? empty }
     }
 
     private static func mask(_ channels: Set<Channel>) -> UInt8 {
@@ -282,4 +296,29 @@ public enum StateCodec {
 public struct StateCodecError: Error, Sendable, Hashable, CustomStringConvertible {
     public var reason: String
     public var description: String { "cannot decode customer state: \(reason)" }
+}
+
+/// What a state's positions refer to: the keys of a program's metrics and suppressions (name and
+/// a hash of the definition) and workflows (id and version), in the program's order.
+public struct StateLayout: Sendable, Hashable {
+    public var metrics: [String]
+    public var suppressions: [String]
+    public var workflows: [String]
+
+    public init(metrics: [String], suppressions: [String], workflows: [String]) {
+        self.metrics = metrics
+        self.suppressions = suppressions
+        self.workflows = workflows
+    }
+
+    public init(_ program: Program) {
+        metrics = program.metrics.map { "\($0.name)#\(StableHash.hex(StableHash.of(["\($0)"])))" }
+        suppressions = program.suppressions.map { "\($0.name)#\(StableHash.hex(StableHash.of(["\($0)"])))" }
+        workflows = program.workflows.map { "\($0.id)@\($0.version)" }
+    }
+
+    /// A workflow key without its version.
+    static func id(_ key: String) -> String {
+        String(key[..<(key.lastIndex(of: "@") ?? key.endIndex)])
+    }
 }

@@ -37,6 +37,14 @@ enum Changelog {
         var value: JSONObject = ["transaction": .number(Double(commit.transaction)), "offsets": .object(offsets)]
         if !commit.aborted.isEmpty { value["aborted"] = .array(commit.aborted.map { .number(Double($0)) }) }
         if let streamTime = commit.streamTime { value["stream_time"] = .number(Double(streamTime.rawValue)) }
+        if let layout = commit.layout {
+            let object: JSONObject = [
+                "metrics": .array(layout.metrics.map(JSONValue.string)),
+                "suppressions": .array(layout.suppressions.map(JSONValue.string)),
+                "workflows": .array(layout.workflows.map(JSONValue.string)),
+            ]
+            value["layout"] = .object(object)
+        }
         var writer = JSONWriter()
         writer.write(.object(value))
         return ProducerRecord(
@@ -52,6 +60,8 @@ enum Changelog {
         /// The next input offset to read, per input partition.
         var offsets: [TopicPartition: Int64]
         var streamTime: Timestamp?
+        /// The layout of the program that wrote the transaction's states.
+        var layout: StateLayout?
     }
 
     /// Rebuilds a partition's state from its changelog records: ``read(_:)`` each in order, then
@@ -71,6 +81,8 @@ enum Changelog {
         private var entries: [(session: String, transaction: Int, customerID: String, value: [UInt8]?)] = []
         private var markers: [(session: String, commit: Commit)] = []
         private var aborted: [String: Set<Int>] = [:]
+        /// Each session's program layout, from its markers.
+        private var layouts: [String: StateLayout] = [:]
 
         /// - Parameter aborted: transactions known to be aborted although no marker says so yet
         ///   (the current session's, when it rewinds).
@@ -95,6 +107,7 @@ enum Changelog {
                 }
                 markers.append((session, commit))
                 aborted[session, default: []].formUnion(commit.aborted)
+                if let layout = commit.layout { layouts[session] = layout }
             } else {
                 entries.append((session, transaction, key, record.value))
             }
@@ -111,20 +124,20 @@ enum Changelog {
                 guard let limit = covered[entry.session], entry.transaction <= limit,
                     !(aborted[entry.session]?.contains(entry.transaction) ?? false)
                 else { continue }
-                apply(entry.customerID, entry.value)
+                apply(entry.customerID, entry.value, layout: layouts[entry.session])
             }
             entries = []
             markers = []
         }
 
-        private mutating func apply(_ customerID: String, _ value: [UInt8]?) {
+        private mutating func apply(_ customerID: String, _ value: [UInt8]?, layout: StateLayout?) {
             guard let value else {
                 states[customerID] = nil
                 sizes[customerID] = nil
                 return
             }
             do {
-                states[customerID] = try StateCodec.decode(value, program: program)
+                states[customerID] = try StateCodec.decode(value, program: program, layout: layout)
                 sizes[customerID] = value.count
             } catch {
                 unusable += 1
@@ -145,7 +158,14 @@ enum Changelog {
                 guard case .array(let numbers) = value else { return nil }
                 return numbers.compactMap { $0.number.map(Int.init) }
             } ?? []
-            return Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime)
+            let layout = object["layout"]?.object.map { layout in
+                func names(_ key: String) -> [String] {
+                    guard case .array(let values)? = layout[key] else { return [] }
+                    return values.compactMap(\.string)
+                }
+                return StateLayout(metrics: names("metrics"), suppressions: names("suppressions"), workflows: names("workflows"))
+            }
+            return Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime, layout: layout)
         }
 
         private func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }

@@ -12,6 +12,9 @@ struct PartitionTask {
     var streamTime: Timestamp?
     /// Whether anything was read or fired since the last commit: idle partitions write no marker.
     var hasUncommittedWork = false
+    /// The program's layout, written in every commit marker so that a restore under changed
+    /// workflow files finds each state's metrics and workflows by name.
+    let layout: StateLayout
     /// The encoded size of each customer's state as last written to the changelog, and their sum.
     private var sizes: [String: Int]
     private(set) var stateBytes: Int
@@ -19,6 +22,7 @@ struct PartitionTask {
     init(partition: Int32, program: Program, restored: Changelog.Restorer) {
         self.partition = partition
         engine = StreamEngine(program: program, states: restored.states)
+        layout = StateLayout(program)
         sizes = restored.sizes
         stateBytes = restored.sizes.values.reduce(0, +)
         offsets = restored.lastCommit?.offsets ?? [:]
@@ -81,7 +85,8 @@ struct PartitionTask {
         records.append(
             Changelog.marker(
                 topic: topic, partition: partition, session: session,
-                commit: Changelog.Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime)))
+                commit: Changelog.Commit(
+                    transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime, layout: layout)))
         return records
     }
 }

@@ -149,6 +149,69 @@ struct StateCodecTests {
         }
     }
 
+    @Test func aStateFollowsItsDeclarationsByNameWhenTheWorkflowFilesChange() throws {
+        let before = try program("""
+            metrics:
+              views_7d: { count: "Page Viewed", window: 7d, bucket: 1d }
+              clicks_7d: { count: "Clicked", window: 7d, bucket: 1d }
+            workflows:
+              - id: nudge
+                version: 1
+                trigger: { event: "Page Viewed", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: a } }, { wait: 5d }, { send: { channel: email, template: b } } ]
+            """, shared: false)
+        var engine = StreamEngine(program: before)
+        _ = engine.process(track("Page Viewed", at: "2026-03-01T10:00:00Z"))
+        _ = engine.process(track("Clicked", at: "2026-03-01T11:00:00Z"))
+        let state = try #require(engine.states["c1"])
+        #expect(state.run?.position == 2, "waiting in the first version's sequence")
+        let bytes = StateCodec.encode(state)
+
+        // Another metric in front, clicks counted differently, and the workflow in a new version
+        // behind a new one.
+        let after = try program("""
+            metrics:
+              sessions_7d: { count: "Session Started", window: 7d, bucket: 1d }
+              views_7d: { count: "Page Viewed", window: 7d, bucket: 1d }
+              clicks_7d: { count: "Clicked", window: 14d, bucket: 1d }
+            workflows:
+              - id: welcome
+                trigger: { event: "Signed Up", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: hello } } ]
+              - id: nudge
+                version: 2
+                trigger: { event: "Page Viewed", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: a } } ]
+            """, shared: false)
+        let moved = try StateCodec.decode(bytes, program: after, layout: StateLayout(before))
+        let names = after.metrics.map(\.name)
+        #expect(moved.metrics[names.firstIndex(of: "views_7d")!] == state.metrics[before.metrics.map(\.name).firstIndex(of: "views_7d")!])
+        #expect(moved.metrics[names.firstIndex(of: "sessions_7d")!] == MetricState(), "a new metric starts empty")
+        #expect(moved.metrics[names.firstIndex(of: "clicks_7d")!] == MetricState(), "a changed definition starts empty")
+        let nudge = after.workflows.firstIndex { $0.id == "nudge" }!
+        #expect(moved.workflows[nudge] == state.workflows[0], "entry history follows the id")
+        #expect(moved.run == nil, "a run of version 1 does not continue in version 2")
+
+        // Read under the same layout, the run goes on, at the workflow's new position.
+        let unchanged = try program("""
+            metrics:
+              views_7d: { count: "Page Viewed", window: 7d, bucket: 1d }
+              clicks_7d: { count: "Clicked", window: 7d, bucket: 1d }
+            workflows:
+              - id: welcome
+                priority: 9
+                trigger: { event: "Signed Up", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: hello } } ]
+              - id: nudge
+                version: 1
+                trigger: { event: "Page Viewed", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: a } }, { wait: 5d }, { send: { channel: email, template: b } } ]
+            """, shared: false)
+        let kept = try StateCodec.decode(bytes, program: unchanged, layout: StateLayout(before))
+        #expect(kept.run?.workflow == unchanged.workflows.firstIndex { $0.id == "nudge" })
+        #expect(kept.run?.position == 2)
+    }
+
     @Test func truncatedStateIsRefused() throws {
         let program = try examplePrograms()
         var state = CustomerState(customerID: "c1", program: program)
