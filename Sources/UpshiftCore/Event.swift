@@ -45,10 +45,24 @@ public struct Event: Sendable, Hashable {
 public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A dotted path into the record (`timestamp`, `properties.quantity`), or `record` for the whole.
     public var field: String
+    /// The kind of problem, from a fixed set: for counting and routing, where ``reason`` is for people.
+    public var problem: Problem
     public var reason: String
 
-    public init(field: String, reason: String) {
+    public enum Problem: String, Sendable, Hashable, CaseIterable {
+        case tooLarge = "too_large"
+        case malformed
+        case notAnObject = "not_an_object"
+        case unknownType = "unknown_type"
+        case missing
+        case empty
+        case wrongType = "wrong_type"
+        case badTime = "bad_time"
+    }
+
+    public init(field: String, problem: Problem, reason: String) {
         self.field = field
+        self.problem = problem
         self.reason = reason
     }
 
@@ -75,16 +89,16 @@ public struct EventDecoder: Sendable {
 
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event {
         guard bytes.count <= maximumBytes else {
-            throw EventError(field: "record", reason: "\(bytes.count) bytes is over the limit of \(maximumBytes)")
+            throw EventError(field: "record", problem: .tooLarge, reason: "\(bytes.count) bytes is over the limit of \(maximumBytes)")
         }
         let value: JSONValue
         do {
             value = try JSONReader.parse(bytes)
         } catch {
-            throw EventError(field: "record", reason: error.description)
+            throw EventError(field: "record", problem: .malformed, reason: error.description)
         }
         guard case .object(let record) = value else {
-            throw EventError(field: "record", reason: "expected a JSON object, got \(value.typeName)")
+            throw EventError(field: "record", problem: .notAnObject, reason: "expected a JSON object, got \(value.typeName)")
         }
         return try Self.event(from: record)
     }
@@ -93,13 +107,13 @@ public struct EventDecoder: Sendable {
         let typeName = try requiredString(record, "type")
         guard let kind = Event.Kind(rawValue: typeName) else {
             throw EventError(
-                field: "type",
+                field: "type", problem: .unknownType,
                 reason: "unknown event type \"\(typeName)\"; expected one of \(Event.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let userID = try optionalString(record, "userId")
         let anonymousID = try optionalString(record, "anonymousId")
         guard let customerID = userID ?? anonymousID else {
-            throw EventError(field: "userId", reason: "missing: a record needs a userId or an anonymousId")
+            throw EventError(field: "userId", problem: .missing, reason: "missing: a record needs a userId or an anonymousId")
         }
         let messageID = try requiredString(record, "messageId")
         let timestamp = try eventTime(record)
@@ -116,7 +130,7 @@ public struct EventDecoder: Sendable {
         case .group:
             event.groupID = try requiredString(record, "groupId")
         case .alias:
-            guard userID != nil else { throw EventError(field: "userId", reason: "missing: an alias call needs the userId it links to") }
+            guard userID != nil else { throw EventError(field: "userId", problem: .missing, reason: "missing: an alias call needs the userId it links to") }
             event.previousID = try requiredString(record, "previousId")
         case .identify:
             break
@@ -131,19 +145,19 @@ public struct EventDecoder: Sendable {
         for field in ["timestamp", "originalTimestamp", "receivedAt"] {
             guard let value = record[field], value != .null else { continue }
             guard case .string(let text) = value else {
-                throw EventError(field: field, reason: "expected an ISO-8601 date-time string, got \(value.typeName)")
+                throw EventError(field: field, problem: .wrongType, reason: "expected an ISO-8601 date-time string, got \(value.typeName)")
             }
             guard let time = ISO8601.parse(text) else {
-                throw EventError(field: field, reason: "not an ISO-8601 date-time: \"\(text)\"")
+                throw EventError(field: field, problem: .badTime, reason: "not an ISO-8601 date-time: \"\(text)\"")
             }
             return time
         }
-        throw EventError(field: "timestamp", reason: "missing: a record needs a timestamp, originalTimestamp or receivedAt")
+        throw EventError(field: "timestamp", problem: .missing, reason: "missing: a record needs a timestamp, originalTimestamp or receivedAt")
     }
 
     private static func requiredString(_ record: JSONObject, _ field: String) throws(EventError) -> String {
         guard let value = try optionalString(record, field) else {
-            throw EventError(field: field, reason: "missing")
+            throw EventError(field: field, problem: .missing, reason: "missing")
         }
         return value
     }
@@ -152,9 +166,9 @@ public struct EventDecoder: Sendable {
         switch record[field] {
         case nil, .null?: return nil
         case .string(let text)?:
-            guard !text.isEmpty else { throw EventError(field: field, reason: "empty string") }
+            guard !text.isEmpty else { throw EventError(field: field, problem: .empty, reason: "empty string") }
             return text
-        case let other?: throw EventError(field: field, reason: "expected a string, got \(other.typeName)")
+        case let other?: throw EventError(field: field, problem: .wrongType, reason: "expected a string, got \(other.typeName)")
         }
     }
 
@@ -162,7 +176,7 @@ public struct EventDecoder: Sendable {
         switch record[field] {
         case nil, .null?: return JSONObject()
         case .object(let object)?: return object
-        case let other?: throw EventError(field: field, reason: "expected an object, got \(other.typeName)")
+        case let other?: throw EventError(field: field, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
         }
     }
 }

@@ -48,12 +48,13 @@ struct OutputRecords: Sendable {
 
     /// The dead-letter record of an input record: its original key, value and headers, with
     /// where it came from and why in added headers.
-    func deadLetter(_ record: ConsumerRecord, field: String, reason: String) -> ProducerRecord {
+    func deadLetter(_ record: ConsumerRecord, _ rejection: Rejection) -> ProducerRecord {
         ProducerRecord(
             topic: topics.deadLetter, key: record.key, value: record.value,
             headers: record.headers + [
-                KafkaHeader("upshift_dlq_reason", reason),
-                KafkaHeader("upshift_dlq_field", field),
+                KafkaHeader("upshift_dlq_reason", rejection.reason),
+                KafkaHeader("upshift_dlq_problem", rejection.problem),
+                KafkaHeader("upshift_dlq_field", rejection.field),
                 KafkaHeader("upshift_dlq_topic", record.topic),
                 KafkaHeader("upshift_dlq_partition", String(record.partition)),
                 KafkaHeader("upshift_dlq_offset", String(record.offset)),

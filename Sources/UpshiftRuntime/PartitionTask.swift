@@ -33,26 +33,27 @@ struct PartitionTask {
     enum Outcome {
         case processed([Output], event: Event.Kind, time: Timestamp)
         /// The record goes to the dead-letter topic for this reason; any outputs still count.
-        case deadLetter(field: String, reason: String, outputs: [Output])
+        case deadLetter(Rejection, outputs: [Output])
     }
 
     mutating func process(_ record: ConsumerRecord, decoder: EventDecoder) -> Outcome {
         offsets[record.topicPartition] = record.offset + 1
         hasUncommittedWork = true
         guard let value = record.value else {
-            return .deadLetter(field: "record", reason: "the record has no value", outputs: [])
+            return .deadLetter(Rejection(field: "record", problem: "no_value", reason: "the record has no value"), outputs: [])
         }
         let event: Event
         do {
             event = try decoder.decode(value)
         } catch {
-            return .deadLetter(field: error.field, reason: error.reason, outputs: [])
+            return .deadLetter(Rejection(field: error.field, problem: error.problem.rawValue, reason: error.reason), outputs: [])
         }
         streamTime = max(streamTime ?? event.timestamp, event.timestamp)
         let result = engine.handle(event)
         let outputs = result.outputs.filter { $0.kind != .lateEvent }
         if result.disposition == .late, let late = result.outputs.first(where: { $0.kind == .lateEvent }) {
-            return .deadLetter(field: "timestamp", reason: "late event: \(late.reasons.joined(separator: "; "))", outputs: outputs)
+            let reason = "late event: \(late.reasons.joined(separator: "; "))"
+            return .deadLetter(Rejection(field: "timestamp", problem: "late", reason: reason), outputs: outputs)
         }
         return .processed(outputs, event: event.kind, time: event.timestamp)
     }
@@ -89,4 +90,15 @@ struct PartitionTask {
                     transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime, layout: layout)))
         return records
     }
+}
+
+/// Why an input record goes to the dead-letter topic.
+struct Rejection: Sendable, Hashable {
+    /// The field at fault, or `record`.
+    var field: String
+    /// From a fixed set (``EventError/Problem``'s values, `no_value` and `late`): a metric label
+    /// and a header to route on.
+    var problem: String
+    /// For people: what was wrong, with the offending value.
+    var reason: String
 }

@@ -83,9 +83,9 @@ final class ProcessorMetrics: Sendable {
         }
     }
 
-    /// `field` names what was wrong (the JSON path, or `record` for a record with no value).
-    func deadLettered(field: String) {
-        count("upshift_dead_letters_total", ["field": field])
+    /// By the kind of problem and the field (a JSON path of the event format, or `record`).
+    func deadLettered(_ rejection: Rejection) {
+        count("upshift_dead_letters_total", ["reason": rejection.problem, "field": rejection.field])
     }
 
     func transaction(committed: Bool) {

@@ -268,10 +268,10 @@ public final class StreamProcessor: Sendable {
                     processor.metrics.consumed(topic: record.topic, type: kind.rawValue)
                     processor.metrics.record("upshift_event_delay_seconds", .milliseconds((Timestamp.now - time).milliseconds))
                     try send(outputs)
-                case .deadLetter(let field, let reason, let outputs):
+                case .deadLetter(let rejection, let outputs):
                     processor.count { $0.deadLettered += 1 }
-                    processor.metrics.deadLettered(field: field)
-                    try producer.send(records.deadLetter(record, field: field, reason: reason))
+                    processor.metrics.deadLettered(rejection)
+                    try producer.send(records.deadLetter(record, rejection))
                     try send(outputs)
                 }
             }

@@ -37,41 +37,42 @@ struct EventDecoderTests {
         #expect(event.traits == ["plan": "pro", "timezone": "Europe/Paris"])
     }
 
-    @Test(arguments: [
-        ("{\"type\":\"track\"", "record: invalid JSON at byte 15: unexpected end of input in an object"),
-        ("[1,2]", "record: expected a JSON object, got array"),
-        (#"{"userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: missing"),
+    @Test(arguments: [(String, String, EventError.Problem)]([
+        ("{\"type\":\"track\"", "record: invalid JSON at byte 15: unexpected end of input in an object", .malformed),
+        ("[1,2]", "record: expected a JSON object, got array", .notAnObject),
+        (#"{"userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: missing", .missing),
         (#"{"type":"purchase","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#,
-         "type: unknown event type \"purchase\"; expected one of track, identify, group, page, screen, alias"),
+         "type: unknown event type \"purchase\"; expected one of track, identify, group, page, screen, alias", .unknownType),
         (#"{"type":"track","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
-         "userId: missing: a record needs a userId or an anonymousId"),
+         "userId: missing: a record needs a userId or an anonymousId", .missing),
         (#"{"type":"track","userId":42,"messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
-         "userId: expected a string, got number"),
-        (#"{"type":"track","userId":"u","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#, "messageId: missing"),
+         "userId: expected a string, got number", .wrongType),
+        (#"{"type":"track","userId":"u","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#, "messageId: missing", .missing),
         (#"{"type":"track","userId":"u","messageId":"m","event":"E"}"#,
-         "timestamp: missing: a record needs a timestamp, originalTimestamp or receivedAt"),
+         "timestamp: missing: a record needs a timestamp, originalTimestamp or receivedAt", .missing),
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":"yesterday","event":"E"}"#,
-         "timestamp: not an ISO-8601 date-time: \"yesterday\""),
+         "timestamp: not an ISO-8601 date-time: \"yesterday\"", .badTime),
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-02-30T10:00:00Z","event":"E"}"#,
-         "timestamp: not an ISO-8601 date-time: \"2026-02-30T10:00:00Z\""),
+         "timestamp: not an ISO-8601 date-time: \"2026-02-30T10:00:00Z\"", .badTime),
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":1700000000,"event":"E"}"#,
-         "timestamp: expected an ISO-8601 date-time string, got number"),
-        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "event: missing"),
+         "timestamp: expected an ISO-8601 date-time string, got number", .wrongType),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "event: missing", .missing),
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":[]}"#,
-         "properties: expected an object, got array"),
-        (#"{"type":"group","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "groupId: missing"),
+         "properties: expected an object, got array", .wrongType),
+        (#"{"type":"group","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "groupId: missing", .missing),
         (#"{"type":"alias","anonymousId":"a","messageId":"m","timestamp":"2026-03-01T10:00:00Z","previousId":"a"}"#,
-         "userId: missing: an alias call needs the userId it links to"),
-    ])
-    func invalidRecordNamesTheFieldAndTheReason(record: String, message: String) {
+         "userId: missing: an alias call needs the userId it links to", .missing),
+    ]))
+    func invalidRecordNamesTheFieldAndTheReason(record: String, message: String, problem: EventError.Problem) {
         let error = #expect(throws: EventError.self) { try decoder.decode(record) }
         #expect(error?.description == message)
+        #expect(error?.problem == problem)
     }
 
     @Test func oversizedRecordIsRefusedBeforeParsing() {
         let record = #"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":{"x":""# + String(repeating: "y", count: 2000) + "\"}}"
         let error = #expect(throws: EventError.self) { try decoder.decode(record) }
-        #expect(error == EventError(field: "record", reason: "\(record.utf8.count) bytes is over the limit of 1024"))
+        #expect(error == EventError(field: "record", problem: .tooLarge, reason: "\(record.utf8.count) bytes is over the limit of 1024"))
     }
 
     @Test(arguments: [

@@ -52,7 +52,7 @@ struct SchemaTests {
             ("suppression.schema.json", valid.replacingOccurrences(of: #""type":"offer""#, with: #""type":"suppression""#), "'reasons' is a required property"),
             ("holdout.schema.json", valid.replacingOccurrences(of: #""workflow_version":3"#, with: #""workflow_version":"3""#), "workflow_version: '3' is not of type 'integer'"),
             ("outcome.schema.json", valid.replacingOccurrences(of: #""type":"offer""#, with: #""type":"exit""#), "'reasons' is a required property"),
-            ("dead-letter.schema.json", #"{"upshift_dlq_reason":"missing","upshift_dlq_field":"userId","upshift_dlq_topic":"events","upshift_dlq_partition":"0"}"#, "'upshift_dlq_offset' is a required property"),
+            ("dead-letter.schema.json", #"{"upshift_dlq_reason":"missing","upshift_dlq_problem":"missing","upshift_dlq_field":"userId","upshift_dlq_topic":"events","upshift_dlq_partition":"0"}"#, "'upshift_dlq_offset' is a required property"),
         ]
         for sample in broken {
             let result = try schemaCheck(sample.schema, [sample.document])

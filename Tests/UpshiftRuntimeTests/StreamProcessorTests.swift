@@ -90,8 +90,8 @@ struct StreamProcessorTests {
         let samples = Set(metrics.split(separator: "\n").map(String.init))
         #expect(samples.contains(#"upshift_events_consumed_total{topic="events",type="track"} \#(tracks)"#), "\(metrics)")
         #expect(samples.contains(#"upshift_events_consumed_total{topic="events",type="identify"} \#(identifies)"#))
-        #expect(samples.contains(#"upshift_dead_letters_total{field="timestamp"} 1"#))
-        #expect(samples.contains(#"upshift_dead_letters_total{field="record"} 1"#))
+        #expect(samples.contains(#"upshift_dead_letters_total{reason="bad_time",field="timestamp"} 1"#), "\(metrics)")
+        #expect(samples.contains(#"upshift_dead_letters_total{reason="malformed",field="record"} 1"#))
         let offers = expected.values.count { $0.hasPrefix(#"{"type":"offer""#) || $0.hasPrefix(#"{"type":"task""#) }
         let decided = metrics.split(separator: "\n").filter { $0.hasPrefix("upshift_decisions_total{") }
             .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
@@ -114,6 +114,7 @@ struct StreamProcessorTests {
         let deadLetterCheck = try schemaCheck("dead-letter.schema.json", headers)
         #expect(deadLetterCheck.status == 0, "\(deadLetterCheck.output)")
         #expect(deadLetters.map { String(decoding: $0.header("upshift_dlq_topic")?.value ?? [], as: UTF8.self) } == ["events", "events"])
+        #expect(deadLetters.map { String(decoding: $0.header("upshift_dlq_problem")?.value ?? [], as: UTF8.self) } == ["bad_time", "malformed"])
     }
 }
 
