@@ -23,6 +23,8 @@ public struct CustomerState: Sendable, Hashable {
     public var lateEvents = 0
     /// Ids an `alias` call linked to this customer.
     public var aliases: [String] = []
+    /// When the customer last sent each event that a guardrail must follow (`after:`).
+    public var precedents: [String: Timestamp] = [:]
 
     public init(customerID: String, program: Program) {
         self.customerID = customerID
@@ -90,6 +92,21 @@ public struct WorkflowMemory: Sendable, Hashable {
     public var scheduledFrom: Timestamp?
     /// The reasons of the last suppression reported, so a lasting one is reported once.
     public var lastSuppression: [String] = []
+    /// The latest assignment (entry into the treatment or the holdout), for attribution.
+    public var assignment: Assignment?
+
+    /// Where a customer was put when they last entered: the arm, and which outcomes were already
+    /// attributed to it (each conversion and guardrail at most once per assignment).
+    public struct Assignment: Sendable, Hashable {
+        public var time: Timestamp
+        /// Held out: decided, not sent, the baseline of measurement.
+        public var holdout: Bool
+        /// The variant sent, when the workflow has variants and the customer is not held out.
+        public var variant: String?
+        public var entry: Int
+        /// Bit `i` for conversion `i`, bit `32 + i` for guardrail `i`.
+        public var attributed: UInt64 = 0
+    }
 
     /// When a held condition has been held long enough to be checked again without an event.
     func sustainedCheck(_ trigger: Trigger) -> Timestamp? {

@@ -162,6 +162,7 @@ private struct Context {
             state.workflows[index].scheduled = event.timestamp + offset
             state.workflows[index].scheduledFrom = event.timestamp
         }
+        if let routes { attribute(event, name: name, properties: properties, routes: routes, state: &state) }
         guard var run = state.run else { return }
         let workflow = program.workflows[run.workflow]
         if workflow.exitOn.contains(name) {
@@ -343,15 +344,70 @@ private struct Context {
         let entry = state.workflows[index].entries
         let position = StableHash.bucket([workflow.salt, state.customerID])
         if Double(position) < workflow.holdoutPercent * 100 {
+            state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
             var output = makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])
             output.evidence = evidence
             outputs.append(output)
             return
         }
+        let variant = variant(workflow, state.customerID)
+        state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: false, variant: variant, entry: entry)
         state.run = Run(
-            workflow: index, entry: entry, enteredAt: time, variant: variant(workflow, state.customerID), position: 0,
+            workflow: index, entry: entry, enteredAt: time, variant: variant, position: 0,
             waiting: nil, evidence: evidence)
         advance(at: time, state: &state)
+    }
+
+    // MARK: Attribution
+
+    /// Attributes a conversion or guardrail event to each workflow whose latest assignment it
+    /// follows within the window, once per assignment; keeps the time of a guardrail's precedent.
+    mutating func attribute(_ event: Event, name: String, properties: JSONObject, routes: EventRoutes, state: inout CustomerState) {
+        let time = event.timestamp
+        for (index, position) in routes.conversions {
+            let conversion = program.workflows[index].conversions[position]
+            guard conversion.filter.allSatisfy({ $0.matches(properties) }),
+                let assignment = state.workflows[index].assignment, time >= assignment.time, time <= assignment.time + conversion.within,
+                assignment.attributed & (1 << UInt64(position)) == 0
+            else { continue }
+            state.workflows[index].assignment!.attributed |= 1 << UInt64(position)
+            var output = outcome(.conversion, named: conversion.name, event: name, workflow: index, assignment, at: time, state)
+            if let path = conversion.revenue, let revenue = properties.value(at: path)?.number {
+                output.evidence["revenue"] = .number(revenue)
+            }
+            outputs.append(output)
+        }
+        for index in routes.guardrails {
+            let guardrail = program.guardrails[index]
+            for workflow in program.workflows.indices {
+                guard let assignment = state.workflows[workflow].assignment, time >= assignment.time, time <= assignment.time + guardrail.within,
+                    assignment.attributed & (1 << UInt64(32 + index)) == 0
+                else { continue }
+                if let after = guardrail.after {
+                    guard let precedent = state.precedents[after], precedent >= assignment.time, time <= precedent + guardrail.within else { continue }
+                }
+                state.workflows[workflow].assignment!.attributed |= 1 << UInt64(32 + index)
+                outputs.append(outcome(.guardrail, named: guardrail.name, event: name, workflow: workflow, assignment, at: time, state))
+            }
+        }
+        if routes.isPrecedent { state.precedents[name] = time }
+    }
+
+    func outcome(
+        _ kind: Output.Kind, named name: String, event: String, workflow index: Int, _ assignment: WorkflowMemory.Assignment,
+        at time: Timestamp, _ state: CustomerState
+    ) -> Output {
+        let workflow = program.workflows[index]
+        var output = makeOutput(
+            kind, state, workflow, step: nil, variant: assignment.variant, at: time, id: [kind.rawValue, String(assignment.entry), name])
+        output.reasons = [name]
+        output.evidence = [
+            "arm": .string(assignment.holdout ? "holdout" : "treatment"),
+            "event": .string(event),
+            "assigned_at": .string(assignment.time.description),
+            "seconds_to_outcome": .number(Double((time - assignment.time).milliseconds) / 1000),
+        ]
+        return output
     }
 
     func variant(_ workflow: Workflow, _ customerID: String) -> String? {
@@ -530,6 +586,11 @@ struct EventRoutes: Sendable {
     var suppressionStarts: [Int] = []
     var suppressionEnds: [Int] = []
     var afterEventWorkflows: [Int] = []
+    /// Conversions, as (workflow, conversion) pairs, and guardrails this event may be.
+    var conversions: [(workflow: Int, conversion: Int)] = []
+    var guardrails: [Int] = []
+    /// Whether a guardrail must follow this event (`after:`), so its time is kept.
+    var isPrecedent = false
 
     static func index(_ program: Program) -> [String: EventRoutes] {
         var routes: [String: EventRoutes] = [:]
@@ -547,6 +608,13 @@ struct EventRoutes: Sendable {
         }
         for (index, workflow) in program.workflows.enumerated() {
             if case .afterEvent(let name, _) = workflow.trigger { routes[name, default: EventRoutes()].afterEventWorkflows.append(index) }
+            for (position, conversion) in workflow.conversions.enumerated() {
+                routes[conversion.event, default: EventRoutes()].conversions.append((index, position))
+            }
+        }
+        for (index, guardrail) in program.guardrails.enumerated() {
+            routes[guardrail.event, default: EventRoutes()].guardrails.append(index)
+            if let after = guardrail.after { routes[after, default: EventRoutes()].isPrecedent = true }
         }
         return routes
     }

@@ -12,6 +12,10 @@ public struct Output: Sendable, Hashable {
         case holdout
         /// A customer left a workflow.
         case exit
+        /// A conversion attributed to the customer's latest assignment (treatment or holdout).
+        case conversion
+        /// A guardrail event (an unsubscribe, a complaint...) attributed the same way.
+        case guardrail
         /// An event that arrived later than the allowed lateness; it was not folded into state.
         case lateEvent = "late_event"
     }
@@ -62,6 +66,12 @@ public struct Output: Sendable, Hashable {
         object["event_time"] = .string(eventTime.description)
         object["decision_time"] = .string(decisionTime.description)
         return .object(object)
+    }
+
+    /// For a conversion or guardrail: the variant, `treatment` (a workflow without variants) or
+    /// `holdout`, whichever the attributed assignment was.
+    public var arm: String {
+        evidence["arm"]?.string == "holdout" ? "holdout" : variant ?? "treatment"
     }
 
     /// One line of JSON.

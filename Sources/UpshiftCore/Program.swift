@@ -5,6 +5,8 @@ public struct Program: Sendable {
     public var suppressions: [SuppressionDefinition] = []
     public var caps: [FrequencyCap] = []
     public var quietHours: [QuietHours] = []
+    /// Events that count against the workflows a customer was exposed to: unsubscribes, complaints.
+    public var guardrails: [Guardrail] = []
     /// In priority order, highest first: a customer is in at most one of them at a time.
     public var workflows: [Workflow] = []
     public var settings = Settings()
@@ -148,6 +150,32 @@ public struct QuietHours: Sendable, Hashable {
     public var channels: Set<Channel>
 }
 
+/// An event that counts as the success of a workflow when it follows the customer's assignment
+/// (exposure or holdout) within `within`: a plan upgrade, a trial started, an add-on bought.
+public struct Conversion: Sendable, Hashable {
+    public var name: String
+    public var event: String
+    public var filter: [PropertyMatch]
+    public var within: TimeSpan
+    /// The property holding the revenue the conversion brought, if it carries one.
+    public var revenue: [String]?
+}
+
+/// An event that may mean a workflow hurt trust, attributed like a conversion: an unsubscribe, a
+/// spam complaint, a refund, a downgrade soon after an upgrade, a ticket after an exposure.
+public struct Guardrail: Sendable, Hashable {
+    public var name: String
+    public var event: String
+    public var within: TimeSpan
+    /// Counts only when this event came first, within `within` before, and after the assignment
+    /// (a downgrade within 30 days after an upgrade).
+    public var after: String?
+    /// Pauses a variant whose rate of this guardrail among its assigned customers goes above this
+    /// fraction, once it has `minimumSample` customers.
+    public var pauseAbove: Double?
+    public var minimumSample: Int
+}
+
 /// A customer journey: how one enters, who may, what is sent, and when it ends.
 public struct Workflow: Sendable, Hashable {
     public var id: String
@@ -166,6 +194,8 @@ public struct Workflow: Sendable, Hashable {
     public var reenterAfter: TimeSpan?
     /// Mixed into the hash that assigns holdout and variant; changing it reshuffles customers.
     public var salt: String
+    /// What counts as this workflow's success, for measurement against the holdout.
+    public var conversions: [Conversion] = []
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.id == rhs.id && lhs.version == rhs.version && lhs.instructions == rhs.instructions

@@ -181,7 +181,7 @@ private struct Loader {
 
     mutating func declarations(_ root: Node, file name: String) {
         file = name
-        for (key, _, value) in pairs(root, "the file", allowed: ["settings", "metrics", "suppressions", "caps", "workflows"]) {
+        for (key, _, value) in pairs(root, "the file", allowed: ["settings", "metrics", "suppressions", "caps", "guardrails", "workflows"]) {
             switch key {
             case "settings": settings(value)
             case "metrics":
@@ -190,9 +190,65 @@ private struct Loader {
                 for (name, keyNode, definition) in pairs(value, "suppressions") { suppression(name, keyNode, definition) }
             case "caps":
                 for (name, keyNode, definition) in pairs(value, "caps") { cap(name, keyNode, definition) }
+            case "guardrails":
+                for (name, _, definition) in pairs(value, "guardrails") { guardrail(name, definition) }
             default: break
             }
         }
+    }
+
+    /// `unsubscribe: { event: "Unsubscribed", within: 30d, pause_above: 2%, minimum_sample: 200 }`
+    mutating func guardrail(_ name: String, _ node: Node) {
+        let what = "guardrail \(name)"
+        guard program.guardrails.count < 32 else { return report(node, "\(what): at most 32 guardrails may be declared") }
+        let fields = Dictionary(
+            pairs(node, what, allowed: ["event", "within", "after", "pause_above", "minimum_sample"]).map { ($0.key, $0.value) },
+            uniquingKeysWith: { a, _ in a })
+        guard let eventNode = fields["event"], let event = string(eventNode, "\(what): event") else {
+            return report(node, "\(what) needs event: the event that counts against a workflow")
+        }
+        guard let withinNode = fields["within"], let within = duration(withinNode, "\(what): within") else {
+            return report(node, "\(what) needs within: how long after an assignment the event counts", hint: "within: 30d")
+        }
+        let after = fields["after"].flatMap { string($0, "\(what): after") }
+        let pauseAbove = fields["pause_above"].flatMap { percent($0, "\(what): pause_above") }.map { $0 / 100 }
+        let minimum = fields["minimum_sample"].flatMap { integer($0, "\(what): minimum_sample") } ?? 100
+        program.guardrails.append(
+            Guardrail(name: name, event: event, within: within, after: after, pauseAbove: pauseAbove, minimumSample: minimum))
+    }
+
+    /// `- { name: upgraded, event: "Plan Upgraded", where: { tier: [pro] }, within: 14d, revenue: amount }`
+    mutating func conversions(_ node: Node, _ what: String) -> [Conversion] {
+        guard let list = node.sequence else {
+            report(node, "\(what): conversions must be a list")
+            return []
+        }
+        var conversions: [Conversion] = []
+        for item in list {
+            let fields = Dictionary(
+                pairs(item, "\(what): a conversion", allowed: ["name", "event", "where", "within", "revenue"]).map { ($0.key, $0.value) },
+                uniquingKeysWith: { a, _ in a })
+            guard let eventNode = fields["event"], let event = string(eventNode, "\(what): conversion event") else {
+                report(item, "\(what): a conversion needs event: the event that counts as success")
+                continue
+            }
+            guard let withinNode = fields["within"], let within = duration(withinNode, "\(what): conversion within") else {
+                report(item, "\(what): conversion \"\(event)\" needs within: its attribution window", hint: "within: 14d")
+                continue
+            }
+            var filter: [PropertyMatch] = []
+            if let whereNode = fields["where"] {
+                for (property, _, value) in pairs(whereNode, "\(what): conversion where") {
+                    let values: [JSONValue] = value.sequence.map { $0.map { jsonValue($0) } } ?? [jsonValue(value)]
+                    filter.append(PropertyMatch(path: property.split(separator: ".").map(String.init), values: values))
+                }
+            }
+            let name = fields["name"].flatMap { string($0, "\(what): conversion name") } ?? event
+            let revenue = fields["revenue"].flatMap { string($0, "\(what): conversion revenue") }.map { $0.split(separator: ".").map(String.init) }
+            conversions.append(Conversion(name: name, event: event, filter: filter, within: within, revenue: revenue))
+        }
+        if conversions.count > 32 { report(node, "\(what): at most 32 conversions") }
+        return conversions
     }
 
     mutating func settings(_ node: Node) {
@@ -384,7 +440,10 @@ private struct Loader {
     }
 
     mutating func workflow(_ node: Node) {
-        let allowed = ["id", "version", "enabled", "priority", "trigger", "eligible", "suppress", "holdout", "variants", "steps", "exit_on", "reenter_after", "salt"]
+        let allowed = [
+            "id", "version", "enabled", "priority", "trigger", "eligible", "suppress", "holdout", "variants", "steps", "exit_on",
+            "reenter_after", "salt", "conversions",
+        ]
         let fields = pairs(node, "a workflow", allowed: allowed)
         let byKey = Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let idNode = byKey["id"], let id = string(idNode, "a workflow's id") else {
@@ -422,12 +481,13 @@ private struct Loader {
         let exitOn = byKey["exit_on"].map { strings($0, "\(what): exit_on") } ?? []
         let reenter = byKey["reenter_after"].flatMap { duration($0, "\(what): reenter_after") }
         let salt = byKey["salt"].flatMap { string($0, "\(what): salt") } ?? id
+        let conversions = byKey["conversions"].map { self.conversions($0, what) } ?? []
         guard diagnostics.count == errorsBefore, let trigger else { return }
         program.workflows.append(
             Workflow(
                 id: id, version: version, enabled: enabled, priority: priority, trigger: trigger, eligibility: eligibility,
                 suppressions: suppressions, holdoutPercent: holdout, variants: variants, instructions: compiler.instructions,
-                exitOn: exitOn, reenterAfter: reenter, salt: salt))
+                exitOn: exitOn, reenterAfter: reenter, salt: salt, conversions: conversions))
     }
 
     func suggestion(_ name: String, _ known: [String], _ kind: String) -> String {

@@ -111,6 +111,9 @@ public struct Expectation: Sendable, Decodable, Hashable {
     public var exit: String?
     public var holdout: Bool?
     public var lateEvent: Bool?
+    /// The name of the conversion or guardrail attributed.
+    public var conversion: String?
+    public var guardrail: String?
     public var template: String?
     public var step: String?
     public var workflow: String?
@@ -118,7 +121,7 @@ public struct Expectation: Sendable, Decodable, Hashable {
     public var customer: String?
 
     enum CodingKeys: String, CodingKey {
-        case at, offer, task, suppression, exit, holdout, template, step, workflow, variant, customer
+        case at, offer, task, suppression, exit, holdout, conversion, guardrail, template, step, workflow, variant, customer
         case lateEvent = "late_event"
     }
 
@@ -133,6 +136,8 @@ public struct Expectation: Sendable, Decodable, Hashable {
         case .exit: parts = ["exit \(output.reasons.first ?? "-")"]
         case .holdout: parts = ["holdout"]
         case .lateEvent: parts = ["late_event"]
+        case .conversion: parts = ["conversion \(output.reasons.first ?? "-")"]
+        case .guardrail: parts = ["guardrail \(output.reasons.first ?? "-")"]
         }
         parts.append("at \(output.eventTime)")
         if expectation == nil || expectation?.template != nil, let template = output.template { parts.append("template \(template)") }
@@ -151,7 +156,9 @@ public struct Expectation: Sendable, Decodable, Hashable {
         else if let exit { parts = ["exit \(exit)"] }
         else if holdout == true { parts = ["holdout"] }
         else if lateEvent == true { parts = ["late_event"] }
-        else { parts = ["(no kind: give offer, task, suppression, exit, holdout or late_event)"] }
+        else if let conversion { parts = ["conversion \(conversion)"] }
+        else if let guardrail { parts = ["guardrail \(guardrail)"] }
+        else { parts = ["(no kind: give offer, task, suppression, exit, holdout, conversion, guardrail or late_event)"] }
         parts.append("at \(at)")
         if let template { parts.append("template \(template)") }
         if let step { parts.append("step \(step)") }

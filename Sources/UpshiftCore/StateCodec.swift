@@ -5,7 +5,8 @@
 /// state; decoding with that program's ``StateLayout`` moves each to its place in the current
 /// program by name, so that workflow files can change between a write and a read.
 public enum StateCodec {
-    static let version: UInt8 = 1
+    /// Version 2 added each workflow's assignment and the guardrail precedents; version 1 still reads.
+    static let version: UInt8 = 2
 
     public static func encode(_ state: CustomerState) -> [UInt8] {
         var out = Writer()
@@ -50,6 +51,16 @@ public enum StateCodec {
             out.optionalTime(memory.scheduledFrom)
             out.count(memory.lastSuppression.count)
             memory.lastSuppression.forEach { out.string($0) }
+            if let assignment = memory.assignment {
+                out.byte(1)
+                out.time(assignment.time)
+                out.byte(assignment.holdout ? 1 : 0)
+                out.optionalString(assignment.variant)
+                out.count(assignment.entry)
+                out.fixed(assignment.attributed)
+            } else {
+                out.byte(0)
+            }
         }
         if let run = state.run {
             out.byte(1)
@@ -81,6 +92,11 @@ public enum StateCodec {
         out.count(state.lateEvents)
         out.count(state.aliases.count)
         state.aliases.forEach { out.string($0) }
+        out.count(state.precedents.count)
+        for (event, time) in state.precedents.sorted(by: { $0.key < $1.key }) {
+            out.string(event)
+            out.time(time)
+        }
         return out.bytes
     }
 
@@ -93,7 +109,8 @@ public enum StateCodec {
         let current = StateLayout(program)
         let written = layout ?? current
         var input = Reader(bytes: bytes)
-        guard try input.byte() == version else { throw StateCodecError(reason: "unknown state version") }
+        let format = try input.byte()
+        guard format == 1 || format == version else { throw StateCodecError(reason: "unknown state version \(format)") }
         var state = CustomerState(customerID: try input.string(), program: program)
         state.traits = try input.json()
         state.accountID = try input.optionalString()
@@ -128,6 +145,11 @@ public enum StateCodec {
             memory.scheduled = try input.optionalTime()
             memory.scheduledFrom = try input.optionalTime()
             memory.lastSuppression = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
+            if format >= 2, try input.byte() == 1 {
+                memory.assignment = WorkflowMemory.Assignment(
+                    time: try input.time(), holdout: try input.byte() == 1, variant: try input.optionalString(), entry: try input.count(),
+                    attributed: try input.fixed())
+            }
             return memory
         }
         state.workflows = remap(workflows, from: written.workflows.map(StateLayout.id), to: current.workflows.map(StateLayout.id), empty: WorkflowMemory())
@@ -155,6 +177,12 @@ public enum StateCodec {
         }
         state.lateEvents = try input.count()
         state.aliases = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
+        if format >= 2 {
+            for _ in 0..<(try input.count()) {
+                let event = try input.string()
+                state.precedents[event] = try input.time()
+            }
+        }
         guard input.atEnd else { throw StateCodecError(reason: "\(bytes.count - input.offset) bytes left over") }
         return state
     }

@@ -135,6 +135,9 @@ public struct ReplaySummary: Sendable, Hashable {
     public var suppressions: [String: Int] = [:]
     public var holdouts: [String: Int] = [:]
     public var exits: [String: Int] = [:]
+    /// Conversions and guardrails by `workflow arm name`, the arm being the variant, `treatment` or `holdout`.
+    public var conversions: [String: Int] = [:]
+    public var guardrails: [String: Int] = [:]
 
     mutating func record(_ disposition: DecisionEngine.Disposition) {
         events += 1
@@ -155,6 +158,10 @@ public struct ReplaySummary: Sendable, Hashable {
                 holdouts[workflow, default: 0] += 1
             case .exit:
                 exits["\(workflow) \(output.reasons.first ?? "-")", default: 0] += 1
+            case .conversion:
+                conversions["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
+            case .guardrail:
+                guardrails["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
             case .lateEvent:
                 break
             }
@@ -174,6 +181,8 @@ public struct ReplaySummary: Sendable, Hashable {
         section("suppressions by reason", suppressions)
         section("holdouts by workflow", holdouts)
         section("exits by workflow and reason", exits)
+        section("conversions by workflow, arm, conversion", conversions)
+        section("guardrails by workflow, arm, guardrail", guardrails)
         return lines.joined(separator: "\n")
     }
 }

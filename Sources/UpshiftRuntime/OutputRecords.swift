@@ -41,7 +41,7 @@ struct OutputRecords: Sendable {
         case .task: topics.customerSuccess
         case .suppression: topics.suppressions
         case .holdout: topics.holdouts
-        case .exit: topics.outcomes
+        case .exit, .conversion, .guardrail: topics.outcomes
         case .lateEvent: topics.deadLetter
         }
     }

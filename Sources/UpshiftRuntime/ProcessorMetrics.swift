@@ -77,6 +77,10 @@ final class ProcessorMetrics: Sendable {
                 count("upshift_holdouts_total", ["workflow": workflow])
             case .exit:
                 count("upshift_exits_total", ["workflow": workflow])
+            case .conversion:
+                count("upshift_conversions_total", ["workflow": workflow, "arm": output.arm, "conversion": output.reasons.first ?? ""])
+            case .guardrail:
+                count("upshift_guardrails_total", ["workflow": workflow, "arm": output.arm, "guardrail": output.reasons.first ?? ""])
             case .lateEvent:
                 count("upshift_late_events_total")
             }

@@ -27,6 +27,6 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let workflows = try config.map { try loadConfiguration($0).workflows } ?? []
         let program = try loadProgram(workflows + files)
-        print("ok: \(program.workflows.count) workflows, \(program.metrics.count) metrics, \(program.suppressions.count) suppressions, \(program.caps.count + program.quietHours.count) caps")
+        print("ok: \(program.workflows.count) workflows, \(program.metrics.count) metrics, \(program.suppressions.count) suppressions, \(program.caps.count + program.quietHours.count) caps, \(program.guardrails.count) guardrails")
     }
 }
