@@ -1,18 +1,19 @@
 # Upshift: the two quick-start commands and their helpers.
 # Each target installs what it needs: librdkafka-dev (and kcat for the benchmark) come from apt-get
-# when pkg-config cannot find them; the schema checks' Python packages come from PyPI.
+# when pkg-config cannot find them, as does Chromium for the report test; the schema checks'
+# Python packages come from PyPI.
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: demo test broker bench-kafka bench-engine bench-stream deps python-deps kcat
+.PHONY: demo test broker bench-kafka bench-engine bench-stream deps python-deps browser kcat
 
 ## The demo: an embedded broker, the example workflows and a generated population, decisions printed live.
 demo: deps
 	swift run upshift dev $(ARGS)
 
 ## Run every test suite (Swift Testing) against the embedded Kafka broker.
-test: deps python-deps
+test: deps python-deps browser
 	swift build --build-tests
 	swift test --skip-build $(SWIFT_TEST_FLAGS)
 
@@ -46,6 +47,12 @@ python-deps:
 	@python3 -c "import jsonschema, referencing, yaml, prometheus_client" 2>/dev/null || { \
 		echo "installing the schema checks' Python packages with pip"; \
 		python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml prometheus-client; }
+
+## Chromium, headless, for the test that renders the HTML report.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "chromium not found: installing it with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 kcat:
 	@command -v kcat >/dev/null || { \

@@ -1,6 +1,7 @@
 /// A generated, realistic customer population as Segment JSON lines, for demos, replays and
-/// benchmarks: customers near their quotas, opening tickets, failing payments, taking deliveries
-/// and upgrading. The same seed gives the same stream.
+/// benchmarks: customers near their quotas, opening tickets, failing payments, taking deliveries,
+/// buying warranties, upgrading, downgrading and unsubscribing. Their behaviour does not depend on
+/// what they are sent, so the true lift of every workflow is zero. The same seed gives the same stream.
 public struct PopulationGenerator: Sendable {
     public var customers: Int
     public var events: Int
@@ -51,7 +52,12 @@ public struct PopulationGenerator: Sendable {
             let roll = random.next(1000)
             let (name, properties): (String, JSONObject) =
                 switch roll {
-                case 0..<620: ("Usage Recorded", ["metric": "api_calls", "quantity": .number(Double(1 + random.next(120) * (customer % 7 == 0 ? 30 : 3)))])
+                case 0..<600: ("Usage Recorded", ["metric": "api_calls", "quantity": .number(Double(1 + random.next(120) * (customer % 7 == 0 ? 30 : 3)))])
+                case 600..<608: ("Warranty Purchased", ["price": 79])
+                case 608..<612: ("Plan Changed", ["billing_cycle": "annual", "amount": 588])
+                case 612..<616: ("Unsubscribed", ["channel": .string(["email", "sms", "push"][random.next(3)])])
+                case 616..<617: ("Spam Complaint", [:])
+                case 617..<620: ("Plan Downgraded", ["from": "pro", "to": "starter"])
                 case 620..<800: ("Session Started", [:])
                 case 800..<860: ("Feature Locked", ["feature": .string(["sso", "audit_log", "api_limits", "sla", "roles"][random.next(5)])])
                 case 860..<900: ("Pricing Page Viewed", [:])
@@ -62,7 +68,7 @@ public struct PopulationGenerator: Sendable {
                 case 960..<980: ("Delivery Confirmed", ["order_id": .string("o-\(index)")])
                 case 980..<990: ("Trial Started", ["tier": "pro"])
                 case 990..<995: ("Refund Issued", [:])
-                default: ("Plan Upgraded", ["from": "starter", "to": "pro"])
+                default: ("Plan Upgraded", ["from": "starter", "to": "pro", "amount": 49])
                 }
             emit(record(type: "track", customer: customer, messageID: "e-\(index)", time: time, extra: ["event": .string(name), "properties": .object(properties)]))
         }

@@ -121,6 +121,8 @@ public final class StreamProcessor: Sendable {
         if let statistics = try? ClientStatistics(json: json) { metrics.client(statistics) }
     }
 
+    fileprivate var areBrokersDown: Bool { brokersDown.load(ordering: .relaxed) }
+
     /// Logs once when a call reaches the brokers again after they were down.
     fileprivate func brokersAnswered() {
         if brokersDown.exchange(false, ordering: .relaxed) { logger.notice("brokers up") }
@@ -146,6 +148,8 @@ public final class StreamProcessor: Sendable {
         var aborted: [Int] = []
         var lastCommit = ContinuousClock.now
         var lastExpiry = ContinuousClock.now
+        /// When the brokers were last asked for metadata while they were down.
+        var lastProbe = ContinuousClock.now
         /// Set once a stop is under way: retries give up at this instant.
         var shutdownDeadline: ContinuousClock.Instant?
         /// The last consumer error logged, so that a repeated one is logged once.
@@ -235,6 +239,11 @@ public final class StreamProcessor: Sendable {
                 throw error
             }
             if !batch.isEmpty { processor.brokersAnswered() }
+            if processor.areBrokersDown, ContinuousClock.now - lastProbe >= .seconds(1) {
+                // With nothing to read or commit, nothing else would notice the brokers coming back.
+                lastProbe = ContinuousClock.now
+                if (try? admin.listTopics(timeout: .milliseconds(500))) != nil { processor.brokersAnswered() }
+            }
             let started = ContinuousClock.now
             do {
                 try process(batch)

@@ -303,6 +303,7 @@ struct EngineTests {
             "offer steps[0] sms text @2026-03-09T10:00",
             "offer steps[1] email mail @2026-03-09T10:00",
             "exit [completed] @2026-03-09T10:00",
+            "guardrail [unsubscribed] @2026-03-10T10:00",
             "offer steps[0] sms text @2026-03-17T10:00",
             "suppression steps[1] email [unsubscribed:email] @2026-03-17T10:00",
             "exit [completed] @2026-03-17T10:00",

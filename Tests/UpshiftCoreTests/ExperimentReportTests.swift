@@ -147,3 +147,71 @@ struct ExperimentReportTests {
             """)
     }
 }
+
+/// The HTML report in a real browser: Chromium from Debian's packages, headless, which `make test`
+/// installs when missing.
+@Suite("Experiment report in a browser")
+struct ExperimentReportPageTests {
+    func chromium() throws -> String {
+        let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "install chromium (make test does)")
+    }
+
+    /// The page's DOM after its scripts ran.
+    func render(_ html: String) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("upshift-report-\(getpid()).html")
+        try html.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try chromium())
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", file.absoluteString]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let dom = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return dom
+    }
+
+    @Test func rendersWithoutScriptErrorsAndShowsTheTerminalReportsNumbers() throws {
+        let program = try UpshiftCoreTests.program("""
+            guardrails:
+              unsubscribed: { event: "Unsubscribed", within: 30d }
+            workflows:
+              - id: upgrade-offer
+                trigger: { event: "Signed Up", count: 1, within: 1d }
+                holdout: 20%
+                variants: { a: 50%, b: 50% }
+                steps: [ { send: { channel: email, template: upgrade } } ]
+                conversions:
+                  - { name: upgraded, event: "Plan Upgraded", within: 14d, revenue: amount }
+            """, shared: false)
+        var population = KnownLiftPopulation(customers: 3_000, rates: ["holdout": 0.05, "a": 0.08, "b": 0.05], state: 7)
+        var events = population.generate().events
+        events += (0..<40).map { index in
+            Event(kind: .track, customerID: "customer-\(index * 7)", userID: "customer-\(index * 7)", messageID: "x-\(index)",
+                  timestamp: at("2026-03-20T00:00:00Z"), name: "Unsubscribed")
+        }
+        var replay = StreamEngine(program: program)
+        let outputs = events.flatMap { replay.process($0) } + replay.finish()
+        let report = ExperimentReport(outputs: outputs.compactMap(\.json.object))
+        let result = try #require(report.workflows.first)
+        #expect(!result.guardrails.isEmpty)
+
+        let dom = try render(report.html)
+        #expect(dom.contains(#"data-errors="0""#), "no script error")
+        #expect(dom.contains(#"data-charts="3""#), "three charts drawn")
+        #expect(dom.components(separatedBy: "<polyline").count - 1 == result.arms.count, "a line per arm")
+        for arm in result.arms {
+            #expect(dom.contains(#"<td class="rate">\#(ExperimentReport.percent(arm.rate("upgraded")))</td>"#), "\(arm.name) rate")
+            if let lift = result.lift(of: arm, for: "upgraded") {
+                #expect(dom.contains(#"<td class="lift">\#(ExperimentReport.describe(lift))</td>"#), "\(arm.name) lift")
+                #expect(report.text.contains(ExperimentReport.describe(lift)), "the terminal shows the same lift")
+            }
+            for guardrail in result.guardrails {
+                #expect(dom.contains("<td>\(ExperimentReport.percent(arm.guardrailRate(guardrail)))</td>"))
+            }
+        }
+    }
+}

@@ -178,5 +178,5 @@ func schemaCheck(_ schema: String, _ documents: [String]) throws -> (status: Int
 /// The schema of each output topic's values, by output kind.
 let outputSchemas: [Output.Kind: String] = [
     .offer: "offer.schema.json", .task: "task.schema.json", .suppression: "suppression.schema.json",
-    .holdout: "holdout.schema.json", .exit: "outcome.schema.json",
+    .holdout: "holdout.schema.json", .exit: "outcome.schema.json", .conversion: "outcome.schema.json", .guardrail: "outcome.schema.json",
 ]
