@@ -9,6 +9,9 @@ public struct DecisionEngine: Sendable {
     public let program: Program
     /// What each event name touches, worked out once: an event costs one lookup, not a scan.
     let routes: [String: EventRoutes]
+    /// Treatment arms paused by a guardrail, with the guardrail's name: no customer enters them,
+    /// and a customer in one leaves it at its next step.
+    public internal(set) var paused: [ArmKey: String] = [:]
 
     public init(program: Program) {
         self.program = program
@@ -338,19 +341,30 @@ private struct Context {
             }
             return
         }
+        let heldOut = Double(StableHash.bucket([workflow.salt, state.customerID])) < workflow.holdoutPercent * 100
+        let variant = heldOut ? nil : variant(workflow, state.customerID)
+        if !heldOut, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment")] {
+            let reason = "paused: \(guardrail)"
+            if memory.lastSuppression != [reason] {
+                state.workflows[index].lastSuppression = [reason]
+                var output = makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: ["paused", String(time.rawValue)])
+                output.reasons = [reason]
+                output.evidence = evidence
+                outputs.append(output)
+            }
+            return
+        }
         state.workflows[index].lastSuppression = []
         state.workflows[index].entries += 1
         state.workflows[index].lastEntry = time
         let entry = state.workflows[index].entries
-        let position = StableHash.bucket([workflow.salt, state.customerID])
-        if Double(position) < workflow.holdoutPercent * 100 {
+        if heldOut {
             state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
             var output = makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])
             output.evidence = evidence
             outputs.append(output)
             return
         }
-        let variant = variant(workflow, state.customerID)
         state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: false, variant: variant, entry: entry)
         state.run = Run(
             workflow: index, entry: entry, enteredAt: time, variant: variant, position: 0,
@@ -443,6 +457,9 @@ private struct Context {
     mutating func advance(at time: Timestamp, state: inout CustomerState) {
         while var run = state.run, run.waiting == nil {
             let workflow = program.workflows[run.workflow]
+            if let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: run.variant ?? "treatment")] {
+                return end(run, reason: "paused: \(guardrail)", at: time, state: &state)
+            }
             guard run.position < workflow.instructions.count else {
                 return end(run, reason: "completed", at: time, state: &state)
             }

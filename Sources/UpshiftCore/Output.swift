@@ -16,6 +16,8 @@ public struct Output: Sendable, Hashable {
         case conversion
         /// A guardrail event (an unsubscribe, a complaint...) attributed the same way.
         case guardrail
+        /// A variant paused by a guardrail rate over its bound; goes to the control topic.
+        case pause
         /// An event that arrived later than the allowed lateness; it was not folded into state.
         case lateEvent = "late_event"
     }

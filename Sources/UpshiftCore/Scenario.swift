@@ -138,6 +138,7 @@ public struct Expectation: Sendable, Decodable, Hashable {
         case .lateEvent: parts = ["late_event"]
         case .conversion: parts = ["conversion \(output.reasons.first ?? "-")"]
         case .guardrail: parts = ["guardrail \(output.reasons.first ?? "-")"]
+        case .pause: parts = ["pause \(output.variant ?? "-") \(output.reasons.first ?? "-")"]
         }
         parts.append("at \(output.eventTime)")
         if expectation == nil || expectation?.template != nil, let template = output.template { parts.append("template \(template)") }

@@ -7,7 +7,7 @@ import HeapModule
 ///
 /// Feed events in event-time order (``ReplayInput`` sorts a file's records that way).
 public struct StreamEngine: Sendable {
-    public let engine: DecisionEngine
+    public private(set) var engine: DecisionEngine
     public private(set) var states: [String: CustomerState] = [:]
     public private(set) var summary = ReplaySummary()
     /// Anonymous ids linked by `alias` calls to the known id whose state they use.
@@ -18,14 +18,18 @@ public struct StreamEngine: Sendable {
 
     /// Customers changed or forgotten since the last ``takeChanged()``.
     private var changed: Set<String> = []
+    /// Counts assignments and guardrail events per arm, for pauses.
+    private var monitor: GuardrailMonitor
 
     public init(program: Program) {
         engine = DecisionEngine(program: program)
+        monitor = GuardrailMonitor(program: program)
     }
 
     /// Starts from restored states, with their timers queued.
     public init(program: Program, states: [String: CustomerState]) {
         engine = DecisionEngine(program: program)
+        monitor = GuardrailMonitor(program: program)
         self.states = states
         for (customerID, state) in states { schedule(customerID, engine.nextTimer(state)) }
     }
@@ -52,12 +56,14 @@ public struct StreamEngine: Sendable {
         if event.userID == nil, let known = aliases[event.customerID] { event.customerID = known }
         // Mutated in place in the dictionary: a copy out and back would copy every array in the state.
         let engine = self.engine
+        let entries = monitor.isActive ? states[event.customerID]?.workflows.map(\.entries) : nil
         let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
         summary.record(result.disposition)
         if result.disposition != .duplicate { changed.insert(event.customerID) }
         schedule(event.customerID, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
+        if monitor.isActive { outputs += watch(event.customerID, entriesBefore: entries, result.outputs) }
         return DecisionEngine.Result(disposition: result.disposition, outputs: outputs, nextTimer: result.nextTimer)
     }
 
@@ -91,11 +97,13 @@ public struct StreamEngine: Sendable {
             timers.removeMin()
             guard dueTimes[next.customerID] == next.due else { continue }
             let engine = self.engine
+            let entries = monitor.isActive ? states[next.customerID]?.workflows.map(\.entries) : nil
             let fired = engine.fireTimers(upTo: next.due, state: &states[next.customerID]!)
             changed.insert(next.customerID)
             schedule(next.customerID, engine.nextTimer(states[next.customerID]!))
             summary.record(fired)
             outputs += fired
+            if monitor.isActive { outputs += watch(next.customerID, entriesBefore: entries, fired) }
         }
         return outputs
     }
@@ -106,6 +114,47 @@ public struct StreamEngine: Sendable {
         // Firing a timer may set a later one (a wait after a send): go on until none is left.
         while let last = timers.max?.due { outputs += advance(to: last) }
         return outputs
+    }
+
+    /// Treatment arms paused by a guardrail, with the guardrail's name.
+    public var pauses: [ArmKey: String] { engine.paused }
+
+    /// Pauses an arm (decided here, or read from the control topic when another partition decided
+    /// it), unless the program has changed since: a changed version or guardrail resumes it.
+    @discardableResult
+    public mutating func apply(_ pause: Pause) -> Bool {
+        guard pause.holds(in: engine.program) else { return false }
+        engine.paused[pause.key] = pause.guardrail
+        return true
+    }
+
+    /// Counts the treatment assignments a step made and the guardrail events it attributed, and
+    /// pauses an arm whose rate goes over its bound, returning the pause as an output.
+    private mutating func watch(_ customerID: String, entriesBefore: [Int]?, _ outputs: [Output]) -> [Output] {
+        if let state = states[customerID] {
+            for (index, memory) in state.workflows.enumerated() where memory.entries > (entriesBefore?[index] ?? 0) {
+                guard let assignment = memory.assignment, !assignment.holdout else { continue }
+                let workflow = engine.program.workflows[index]
+                monitor.assign(ArmKey(workflow: workflow.id, version: workflow.version, arm: assignment.variant ?? "treatment"))
+            }
+        }
+        var pauses: [Output] = []
+        for output in outputs where output.kind == .guardrail {
+            guard let (pause, rate, sample) = monitor.observe(output), apply(pause) else { continue }
+            let decisionID = StableHash.hex(StableHash.of([pause.key.description, pause.guardrail, String(pause.bound), String(pause.minimumSample), "pause"]))
+            var record = Output(kind: .pause, decisionID: decisionID, customerID: output.customerID, eventTime: output.eventTime, decisionTime: output.decisionTime)
+            record.workflowID = pause.key.workflow
+            record.workflowVersion = pause.key.version
+            record.variant = pause.key.arm
+            record.reasons = [pause.guardrail]
+            record.evidence = [
+                "rate": .number(rate), "sample": .number(Double(sample)), "pause_above": .number(pause.bound),
+                "minimum_sample": .number(Double(pause.minimumSample)),
+            ]
+            pauses.append(record)
+        }
+        summary.record(pauses)
+        return pauses
     }
 
     /// Queues a customer's due time once; an entry left behind by a change is skipped when it comes up.
@@ -138,6 +187,8 @@ public struct ReplaySummary: Sendable, Hashable {
     /// Conversions and guardrails by `workflow arm name`, the arm being the variant, `treatment` or `holdout`.
     public var conversions: [String: Int] = [:]
     public var guardrails: [String: Int] = [:]
+    /// Arms paused, as `workflow/version/arm guardrail`.
+    public var pauses: [String: Int] = [:]
 
     mutating func record(_ disposition: DecisionEngine.Disposition) {
         events += 1
@@ -162,6 +213,8 @@ public struct ReplaySummary: Sendable, Hashable {
                 conversions["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
             case .guardrail:
                 guardrails["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
+            case .pause:
+                pauses["\(workflow)/\(output.workflowVersion ?? 0)/\(output.variant ?? "-") \(output.reasons.first ?? "-")", default: 0] += 1
             case .lateEvent:
                 break
             }
@@ -183,6 +236,7 @@ public struct ReplaySummary: Sendable, Hashable {
         section("exits by workflow and reason", exits)
         section("conversions by workflow, arm, conversion", conversions)
         section("guardrails by workflow, arm, guardrail", guardrails)
+        section("arms paused by a guardrail", pauses)
         return lines.joined(separator: "\n")
     }
 }

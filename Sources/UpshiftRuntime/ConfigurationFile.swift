@@ -29,7 +29,7 @@ public struct ConfigurationFile: Sendable {
         "log_format", "log_level", "topics", "kafka",
     ]
     static let topicFields = [
-        "email", "in_app", "sms", "push", "customer_success", "suppressions", "holdouts", "outcomes", "dead_letter", "changelog",
+        "email", "in_app", "sms", "push", "customer_success", "suppressions", "holdouts", "outcomes", "dead_letter", "changelog", "control",
     ]
 
     /// - Parameters:
@@ -352,6 +352,7 @@ private struct Reader {
             case "outcomes": names.outcomes = name
             case "dead_letter": names.deadLetter = name
             case "changelog": names.changelog = name
+            case "control": names.control = name
             default:
                 report(setting, "topics", "unknown topic \"\(key)\"", hint: "expected one of \(ConfigurationFile.topicFields.joined(separator: ", "))")
             }

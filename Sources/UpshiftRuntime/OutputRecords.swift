@@ -23,8 +23,10 @@ struct OutputRecords: Sendable {
         ]
         if let workflow = output.workflowID { headers.append(KafkaHeader("upshift_workflow_id", workflow)) }
         if let version = output.workflowVersion { headers.append(KafkaHeader("upshift_workflow_version", String(version))) }
+        // A pause is keyed by the arm it stops, so that the compacted control topic keeps one per arm.
+        let key = output.kind == .pause ? Self.controlKey(output) : output.customerID
         return ProducerRecord(
-            topic: topic(for: output), key: Array(output.customerID.utf8), value: writer.bytes, headers: headers,
+            topic: topic(for: output), key: Array(key.utf8), value: writer.bytes, headers: headers,
             timestamp: output.decisionTime.rawValue)
     }
 
@@ -42,8 +44,18 @@ struct OutputRecords: Sendable {
         case .suppression: topics.suppressions
         case .holdout: topics.holdouts
         case .exit, .conversion, .guardrail: topics.outcomes
+        case .pause: topics.control
         case .lateEvent: topics.deadLetter
         }
+    }
+
+    static func controlKey(_ output: Output) -> String {
+        "pause/\(output.workflowID ?? "")/\(output.workflowVersion ?? 0)/\(output.variant ?? "")"
+    }
+
+    /// The pause a control record holds, if it is one.
+    static func pause(from value: [UInt8]) -> Pause? {
+        (try? value.withUnsafeBufferPointer { try JSONReader.parse($0) })?.object.flatMap(Pause.init)
     }
 
     /// The dead-letter record of an input record: its original key, value and headers, with

@@ -81,6 +81,8 @@ final class ProcessorMetrics: Sendable {
                 count("upshift_conversions_total", ["workflow": workflow, "arm": output.arm, "conversion": output.reasons.first ?? ""])
             case .guardrail:
                 count("upshift_guardrails_total", ["workflow": workflow, "arm": output.arm, "guardrail": output.reasons.first ?? ""])
+            case .pause:
+                count("upshift_pauses_total", ["workflow": workflow, "arm": output.variant ?? "", "guardrail": output.reasons.first ?? ""])
             case .lateEvent:
                 count("upshift_late_events_total")
             }

@@ -91,12 +91,14 @@ public struct OutputTopics: Sendable, Hashable {
     public var deadLetter = "upshift.dead-letter"
     /// The state store's compacted changelog, one partition per input partition.
     public var changelog = "upshift.changelog"
+    /// Variants paused by a guardrail, keyed by arm (compacted, one partition), read by every instance.
+    public var control = "upshift.control"
 
     public init() {}
 
     /// Every topic, for creating them.
     public var all: [String] {
-        [email, inApp, sms, push, customerSuccess, suppressions, holdouts, outcomes, deadLetter, changelog]
+        [email, inApp, sms, push, customerSuccess, suppressions, holdouts, outcomes, deadLetter, changelog, control]
     }
 }
 

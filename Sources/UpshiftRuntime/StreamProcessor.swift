@@ -138,11 +138,15 @@ public final class StreamProcessor: Sendable {
         let consumer: KafkaConsumer
         let producer: KafkaProducer
         let admin: KafkaAdmin
+        /// Reads the control topic: pauses decided here and by other instances.
+        let control: KafkaConsumer
         let records: OutputRecords
         let decoder: EventDecoder
         /// Names this run's commit markers in the changelog.
         let session: String
         var tasks: [Int32: PartitionTask] = [:]
+        /// Arms paused by a guardrail, applied to every task, present and future.
+        var pauses: [ArmKey: Pause] = [:]
         var transaction = 0
         var inTransaction = false
         var aborted: [Int] = []
@@ -176,6 +180,11 @@ public final class StreamProcessor: Sendable {
             consumer = try KafkaConsumer(configuration: configuration.consumerSettings, events: events)
             producer = try KafkaProducer(configuration: configuration.producerSettings, events: events)
             admin = try KafkaAdmin(configuration: configuration.kafka, events: ClientEvents(onLog: { [processor] in processor.clientLogged($0) }))
+            var controlSettings = configuration.kafka
+            controlSettings.groupID = "\(configuration.applicationID)-control"
+            controlSettings.isolationLevel = .readCommitted
+            controlSettings.enableAutoCommit = false
+            control = try KafkaConsumer(configuration: controlSettings, events: ClientEvents(onLog: { [processor] in processor.clientLogged($0) }))
             records = OutputRecords(topics: configuration.topics, source: "upshift/\(configuration.applicationID)")
             decoder = EventDecoder(maximumBytes: configuration.maximumRecordBytes)
             session = "\(configuration.instanceID)-\(UInt64(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
@@ -185,6 +194,7 @@ public final class StreamProcessor: Sendable {
 
         func run() throws {
             try verifyLayout(of: configuration.inputTopics)
+            try control.assign([TopicPartitionOffset(configuration.topics.control, 0, .beginning)])
             if configuration.guarantee == .exactlyOnce {
                 try retrying("initialize transactions") { () throws(KafkaError) in try producer.initTransactions(timeout: callTimeout) }
             }
@@ -239,6 +249,7 @@ public final class StreamProcessor: Sendable {
                 throw error
             }
             if !batch.isEmpty { processor.brokersAnswered() }
+            readControl()
             if processor.areBrokersDown, ContinuousClock.now - lastProbe >= .seconds(1) {
                 // With nothing to read or commit, nothing else would notice the brokers coming back.
                 lastProbe = ContinuousClock.now
@@ -274,11 +285,13 @@ public final class StreamProcessor: Sendable {
                 switch tasks[record.partition]!.process(record, decoder: decoder) {
                 case .processed(let outputs, let kind, let time):
                     processor.count { $0.processed += 1 }
+                    notice(outputs)
                     processor.metrics.consumed(topic: record.topic, type: kind.rawValue)
                     processor.metrics.record("upshift_event_delay_seconds", .milliseconds((Timestamp.now - time).milliseconds))
                     try send(outputs)
                 case .deadLetter(let rejection, let outputs):
                     processor.count { $0.deadLettered += 1 }
+                    notice(outputs)
                     processor.metrics.deadLettered(rejection)
                     try producer.send(records.deadLetter(record, rejection))
                     try send(outputs)
@@ -289,9 +302,40 @@ public final class StreamProcessor: Sendable {
                 for partition in tasks.keys.sorted() {
                     let outputs = tasks[partition]!.advance(to: now)
                     if tasks[partition]!.hasUncommittedWork { try begin() }
+                    notice(outputs)
                     try send(outputs)
                 }
             }
+        }
+
+        // MARK: Pauses
+
+        /// A pause a task decided holds for every task of this instance at once, and, through the
+        /// control topic it is written to with the transaction, for every other instance.
+        func notice(_ outputs: [Output]) {
+            for output in outputs where output.kind == .pause {
+                if let pause = output.json.object.flatMap(Pause.init) { applyEverywhere(pause, decidedHere: true) }
+            }
+        }
+
+        /// Applies the pauses other instances (or earlier runs) wrote to the control topic.
+        func readControl() {
+            guard let records = try? control.poll(maxRecords: 1_000, timeout: .zero) else { return }
+            for record in records {
+                guard let value = record.value, let pause = OutputRecords.pause(from: value) else { continue }
+                applyEverywhere(pause, decidedHere: false)
+            }
+        }
+
+        func applyEverywhere(_ pause: Pause, decidedHere: Bool) {
+            guard pauses[pause.key] == nil, pause.holds(in: processor.program) else { return }
+            pauses[pause.key] = pause
+            for partition in tasks.keys { tasks[partition]!.engine.apply(pause) }
+            logger.warning(
+                "variant paused",
+                metadata: ["workflow": "\(pause.key.workflow)", "version": "\(pause.key.version)", "arm": "\(pause.key.arm)",
+                           "guardrail": "\(pause.guardrail)", "decided": "\(decidedHere ? "here" : "elsewhere")"])
+            processor.metrics.set("upshift_paused_arms", ["workflow": pause.key.workflow, "arm": pause.key.arm], to: 1)
         }
 
         /// Forgets the customers idle for the program's idle TTL, by each partition's clock; their
@@ -474,7 +518,8 @@ public final class StreamProcessor: Sendable {
                 let started = ContinuousClock.now
                 do {
                     let restorer = try readChangelog(partition)
-                    let task = PartitionTask(partition: partition, program: processor.program, restored: restorer)
+                    var task = PartitionTask(partition: partition, program: processor.program, restored: restorer)
+                    for pause in pauses.values { task.engine.apply(pause) }
                     tasks[partition] = task
                     processor.count { [tasks] in
                         $0.restoredCustomers += task.engine.states.count

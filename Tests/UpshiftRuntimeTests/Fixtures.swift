@@ -179,4 +179,5 @@ func schemaCheck(_ schema: String, _ documents: [String]) throws -> (status: Int
 let outputSchemas: [Output.Kind: String] = [
     .offer: "offer.schema.json", .task: "task.schema.json", .suppression: "suppression.schema.json",
     .holdout: "holdout.schema.json", .exit: "outcome.schema.json", .conversion: "outcome.schema.json", .guardrail: "outcome.schema.json",
+    .pause: "pause.schema.json",
 ]

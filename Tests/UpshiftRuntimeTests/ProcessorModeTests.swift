@@ -155,3 +155,51 @@ struct ResilienceTests {
         #expect(ContinuousClock.now - stopped < .seconds(12), "\(log.all.joined(separator: "\n"))")
     }
 }
+
+@Suite("Guardrail pauses in the processor", .serialized)
+struct PauseTests {
+    @Test func aPauseGoesToTheControlTopicAndHoldsAfterARestart() async throws {
+        var (cluster, configuration) = try prepare(partitions: 1)
+        configuration.clock = .streamTime
+        let program = try ProgramLoader.load([(name: "promo.yaml", text: """
+            guardrails:
+              unsubscribed: { event: "Unsubscribed", within: 30d, pause_above: 10%, minimum_sample: 30 }
+            workflows:
+              - id: promo
+                trigger: { event: "Signed Up", count: 1, within: 1d }
+                variants: { calm: 50%, loud: 50% }
+                steps: [ { send: { channel: email, template: hello } } ]
+            """)])
+        let engine = DecisionEngine(program: program)
+        func signups(_ range: Range<Int>) -> [String] {
+            range.flatMap { index -> [String] in
+                let time = ISO8601.format(ISO8601.parse("2026-03-01T00:00:00Z")! + .minutes(Int64(index)))
+                let signup = #"{"type":"track","userId":"c-\#(index)","messageId":"s-\#(index)","event":"Signed Up","timestamp":"\#(time)"}"#
+                let event = try! EventDecoder().decode(signup)
+                var probe = engine.newState(for: event.customerID)
+                _ = engine.process(event, at: event.timestamp, state: &probe)
+                guard probe.workflows[0].assignment?.variant == "loud", index % 3 == 0 else { return [signup] }
+                return [signup, #"{"type":"track","userId":"c-\#(index)","messageId":"u-\#(index)","event":"Unsubscribed","timestamp":"\#(time)","properties":{"channel":"sms"}}"#]
+            }
+        }
+        let first = signups(0..<200)
+        try produce(first, to: cluster)
+        _ = try await runUntil(read: first.count, configuration, program)
+        let control = try readAll(configuration.topics.control, from: cluster)
+        #expect(control.map { String(decoding: $0.key ?? [], as: UTF8.self) } == ["pause/promo/1/loud"])
+
+        // A new run reads the pause back before it processes anything: no loud offer at all.
+        let later = signups(1_000..<1_100)
+        try produce(later, to: cluster)
+        let log = LogLines()
+        let processor = StreamProcessor(configuration: configuration, program: program, logger: log.logger)
+        let running = Task { try await processor.run() }
+        #expect(try await waitUntil { processor.statistics.committedOffsets == first.count + later.count })
+        processor.stop()
+        try await running.value
+        let decided = try decisions(in: cluster, configuration).values.compactMap { try? JSONReader.parse($0).object }
+        let laterOffers = decided.filter { $0["type"]?.string == "offer" && ($0["customer_id"]?.string.flatMap { Int($0.dropFirst(2)) } ?? 0) >= 1_000 }
+        #expect(!laterOffers.isEmpty && laterOffers.allSatisfy { $0["variant"]?.string == "calm" })
+        #expect(log.messages.contains("variant paused"))
+    }
+}

@@ -11,12 +11,35 @@ struct SchemaTests {
         var replay = StreamEngine(program: try examples())
         var outputs = ReplayInput(lines: population.map { Substring($0) }).events.flatMap { replay.process($0) }
         outputs += replay.finish()
-        for (kind, schema) in outputSchemas {
+        for (kind, schema) in outputSchemas where kind != .pause {
             let documents = outputs.filter { $0.kind == kind }.map(\.jsonLine)
             #expect(!documents.isEmpty, "the population yields \(kind) outputs")
             let result = try schemaCheck(schema, documents)
             #expect(result.status == 0, "\(schema): \(result.output)")
         }
+    }
+
+    @Test func aPauseMatchesTheControlTopicSchema() throws {
+        let program = try ProgramLoader.load([(name: "promo.yaml", text: """
+            guardrails:
+              unsubscribed: { event: "Unsubscribed", within: 30d, pause_above: 10%, minimum_sample: 5 }
+            workflows:
+              - id: promo
+                trigger: { event: "Signed Up", count: 1, within: 1d }
+                steps: [ { send: { channel: email, template: hello } } ]
+            """)])
+        var replay = StreamEngine(program: program)
+        var outputs: [Output] = []
+        for index in 0..<10 {
+            let time = ISO8601.parse("2026-03-01T00:00:00Z")! + .minutes(Int64(index))
+            for (name, id) in [("Signed Up", "s"), ("Unsubscribed", "u")] {
+                outputs += replay.process(Event(kind: .track, customerID: "c-\(index)", userID: "c-\(index)", messageID: "\(id)-\(index)", timestamp: time, name: name))
+            }
+        }
+        let pauses = outputs.filter { $0.kind == .pause }.map(\.jsonLine)
+        #expect(pauses.count == 1)
+        let result = try schemaCheck("pause.schema.json", pauses)
+        #expect(result.status == 0, "\(result.output)")
     }
 
     @Test func generatedEventsMatchTheInputSchema() throws {
