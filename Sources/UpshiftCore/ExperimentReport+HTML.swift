@@ -6,7 +6,7 @@ extension ExperimentReport {
         var body = ""
         for (index, result) in workflows.enumerated() {
             body += "<section data-workflow=\"\(escape(result.workflow))\">\n<h2>\(escape(result.workflow))</h2>\n"
-            body += "<table class=\"arms\"><tr><th>arm</th><th>assigned</th><th>exposed</th><th>revenue/customer</th></tr>\n"
+            body += "<table class=\"arms\"><tr><th>arm</th><th>eligible</th><th>exposed</th><th>revenue/customer</th></tr>\n"
             for arm in result.arms {
                 body += "<tr data-arm=\"\(escape(arm.name))\"><td>\(escape(arm.name))</td><td>\(arm.assigned)</td>"
                     + "<td>\(arm.name == "holdout" ? "-" : String(arm.exposed))</td><td>\(Self.money(arm.revenuePerCustomer))</td></tr>\n"

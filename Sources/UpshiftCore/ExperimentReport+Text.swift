@@ -6,7 +6,7 @@ extension ExperimentReport {
         var lines: [String] = []
         for result in workflows {
             lines.append("workflow \(result.workflow)")
-            lines.append("  " + pad("arm", 12) + pad("assigned", 10, right: true) + pad("exposed", 10, right: true) + pad("revenue/customer", 18, right: true))
+            lines.append("  " + pad("arm", 12) + pad("eligible", 10, right: true) + pad("exposed", 10, right: true) + pad("revenue/customer", 18, right: true))
             for arm in result.arms {
                 lines.append(
                     "  " + pad(arm.name, 12) + pad(String(arm.assigned), 10, right: true)

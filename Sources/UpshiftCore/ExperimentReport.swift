@@ -5,7 +5,7 @@ import Foundation
 /// assigned and exposed, who converted, how fast, what it brought in, and the guardrail rates.
 ///
 /// Counting rules, all by distinct customer:
-/// - assigned to the holdout: a `holdout` output; assigned to a treatment arm: any output of the
+/// - eligible (``Arm/assigned``): assigned to the arm on entry. To the holdout: a `holdout` output; assigned to a treatment arm: any output of the
 ///   customer's run in it (an offer, a task, a skipped step, an exit);
 /// - exposed: at least one offer or task;
 /// - converted: at least one conversion of that name attributed to the arm.

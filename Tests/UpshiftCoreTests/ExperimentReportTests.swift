@@ -136,7 +136,7 @@ struct ExperimentReportTests {
         outputs.append(record("guardrail", "t7", ["reasons": .array(["unsubscribed"]), "evidence": .object(["arm": "treatment"])]))
         #expect(ExperimentReport(outputs: outputs).text == """
             workflow w
-              arm           assigned   exposed  revenue/customer
+              arm           eligible   exposed  revenue/customer
               holdout            100         -              0.50
               treatment          200       200              1.00
               conversion won

@@ -149,7 +149,7 @@ final class ChildProcessors {
 }
 
 /// The `upshift` executable beside the test bundle (`swift build --build-tests` builds both).
-private func upshiftExecutable() throws -> URL {
+func upshiftExecutable() throws -> URL {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     while directory.path != "/" {
         let candidate = directory.appendingPathComponent("upshift")

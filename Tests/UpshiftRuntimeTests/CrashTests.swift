@@ -15,41 +15,46 @@ private func population(customers: Int, events: Int, seed: UInt64) -> [String] {
 struct CrashTests {
     @Test func killedProcessorsLoseAndRepeatNothing() async throws {
         let children = try ChildProcessors(application: "crash-test", partitions: 3)
-        // About 3.5 MB per partition: under the embedded broker's retention. It arrives in five
-        // parts, one before each run, so that every run has work left when it is killed, however
-        // fast the machine.
+        // About 3.5 MB per partition: under the embedded broker's retention. It arrives in slices
+        // while each run works, and each kill follows a fresh slice at once, so that every kill
+        // lands mid-stream however fast or loaded the machine is.
         let lines = population(customers: 80, events: 45_000, seed: 23)
-        let parts = stride(from: 0, to: lines.count, by: lines.count / 5 + 1).map { Array(lines[$0..<min(lines.count, $0 + lines.count / 5 + 1)]) }
-        #expect(parts.count == 5)
+        var slices = stride(from: 0, to: lines.count, by: 1_000).map { Array(lines[$0..<min(lines.count, $0 + 1_000)]) }[...]
+        var produced: Int64 = 0
+        func produceSlice() throws {
+            let slice = slices.removeFirst()
+            try children.produce(slice)
+            produced += Int64(slice.count)
+        }
 
-        // Killed four times, as soon as each run has committed something more, at a different
-        // moment each time, then left to finish.
         var progress: [Int64] = []
-        var produced: [Int64] = []
+        var available: [Int64] = []
+        try produceSlice()
         for kills in 0..<4 {
-            try children.produce(parts[kills])
-            produced.append(Int64(parts.prefix(kills + 1).reduce(0) { $0 + $1.count }))
             let before = try children.changelogEnd()
             let process = try children.start("crash-1")
             let deadline = ContinuousClock.now + .seconds(60)
             while try children.changelogEnd() <= before, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(Int64(kills * 30)))
+            for _ in 0..<(1 + kills) {
+                try produceSlice()
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            try produceSlice()
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             progress.append(try children.committedOffsets())
+            available.append(produced)
         }
-        try children.produce(parts[4])
+        while !slices.isEmpty { try produceSlice() }
         let last = try children.start("crash-1")
         #expect(try await children.waitForCommitted(lines.count))
         try await children.stop(last, "crash-1")
 
         #expect(progress == progress.sorted(), "committed offsets only move forward: \(progress)")
         #expect(progress.allSatisfy { $0 > 0 })
-        // A fast run can finish its part before the test sees its commit; most kills must still
-        // land before the run is done with what it was given.
-        #expect(zip(progress, produced).count { $0 < $1 } >= 2, "kills mid-stream: \(progress) of \(produced)")
+        #expect(zip(progress, available).allSatisfy { $0 < $1 }, "every kill lands mid-stream: \(progress) of \(available)")
 
         let expected = children.replay(lines)
         #expect(try children.committedOffsets() == Int64(lines.count))
