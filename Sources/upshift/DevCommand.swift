@@ -112,7 +112,10 @@ final class DecisionPrinter: Sendable {
             settings.groupID = "upshift-dev-printer"
             settings.isolationLevel = .readCommitted
             let consumer = try KafkaConsumer(configuration: settings)
-            let watched = [topics.email, topics.inApp, topics.sms, topics.push, topics.customerSuccess, topics.suppressions, topics.holdouts, topics.outcomes]
+            let watched = [
+                topics.email, topics.inApp, topics.sms, topics.push, topics.customerSuccess, topics.suppressions, topics.holdouts,
+                topics.outcomes, topics.control,
+            ]
             try consumer.assign(watched.map { TopicPartitionOffset($0, 0, .beginning) })
             while !isStopped {
                 for record in try consumer.poll(maxRecords: 500, timeout: .milliseconds(100)) {
@@ -145,8 +148,15 @@ final class DecisionPrinter: Sendable {
         case "task": return "tasks   \(workflow) \(output["queue"]?.string ?? "")"
         case "suppression": return "held back \(workflow): \(output["reasons"].map(list) ?? "")"
         case "holdout": return "holdout \(workflow)"
+        case "conversion": return "converted \(workflow) \(arm(output)): \(output["reasons"].map(list) ?? "")"
+        case "guardrail": return "guardrail \(workflow) \(arm(output)): \(output["reasons"].map(list) ?? "")"
+        case "pause": return "paused  \(workflow) \(output["variant"]?.string ?? ""): \(output["reasons"].map(list) ?? "")"
         default: return "exits   \(workflow): \(output["reasons"].map(list) ?? "")"
         }
+    }
+
+    private static func arm(_ output: JSONObject) -> String {
+        output["evidence"]?.object?["arm"]?.string == "holdout" ? "holdout" : output["variant"]?.string ?? "treatment"
     }
 
     private static func list(_ value: JSONValue) -> String {
@@ -154,7 +164,7 @@ final class DecisionPrinter: Sendable {
         return items.compactMap(\.string).joined(separator: ", ")
     }
 
-    /// One line per decision worth watching; exits are only counted.
+    /// One line per decision worth watching; exits and guardrail events are only counted.
     private static func line(_ output: JSONObject) -> String? {
         let time = String((output["event_time"]?.string ?? "").prefix(16)).replacingOccurrences(of: "T", with: " ")
         let customer = (output["customer_id"]?.string ?? "").padding(toLength: 14, withPad: " ", startingAt: 0)
@@ -175,6 +185,12 @@ final class DecisionPrinter: Sendable {
             return "\(time)  HELD BACK         \(customer) \(workflow) \(output["reasons"].map(list) ?? "")"
         case "holdout":
             return "\(time)  HOLDOUT           \(customer) \(workflow) (measured, not sent)"
+        case "conversion":
+            let revenue = output["evidence"]?.object?["revenue"]?.number.map { String(format: "   revenue %.2f", $0) } ?? ""
+            return "\(time)  CONVERTED \(arm(output).padding(toLength: 9, withPad: " ", startingAt: 0)) \(customer) \(workflow) \(output["reasons"].map(list) ?? "")\(revenue)"
+        case "pause":
+            let rate = output["evidence"]?.object?["rate"]?.number.map { String(format: "%.1f%%", $0 * 100) } ?? ""
+            return "\(time)  PAUSED    \(output["variant"]?.string ?? "")  \(workflow) \(output["reasons"].map(list) ?? "") at \(rate)"
         default:
             return nil
         }
