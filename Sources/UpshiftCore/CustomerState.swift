@@ -109,8 +109,8 @@ public struct WorkflowMemory: Sendable, Hashable {
     }
 
     /// When a held condition has been held long enough to be checked again without an event.
-    func sustainedCheck(_ trigger: Trigger) -> Timestamp? {
-        guard let since = conditionSince, let sustained = trigger.sustained, sustained > .zero, !sustainedChecked else { return nil }
+    func sustainedCheck(_ sustained: TimeSpan?) -> Timestamp? {
+        guard let since = conditionSince, let sustained, sustained > .zero, !sustainedChecked else { return nil }
         return since + sustained
     }
 }

@@ -6,16 +6,31 @@
 /// evaluated at the event's time and timer-driven work at the timer's due time, so an output's id
 /// and content never depend on when a timer was noticed; only `decision_time` records `now`.
 public struct DecisionEngine: Sendable {
-    public let program: Program
+    /// The program and what is worked out from it once, behind one reference: copying an engine
+    /// (every call does) costs one retain, not one per array of the program.
+    private let compiled: Compiled
+    public var program: Program { compiled.program }
     /// What each event name touches, worked out once: an event costs one lookup, not a scan.
-    let routes: [String: EventRoutes]
+    var routes: [String: EventRoutes] { compiled.routes }
     /// Treatment arms paused by a guardrail, with the guardrail's name: no customer enters them,
     /// and a customer in one leaves it at its next step.
     public internal(set) var paused: [ArmKey: String] = [:]
 
     public init(program: Program) {
-        self.program = program
-        self.routes = EventRoutes.index(program)
+        compiled = Compiled(program: program)
+    }
+
+    private final class Compiled: Sendable {
+        let program: Program
+        let routes: [String: EventRoutes]
+        /// Each workflow's trigger's `sustained`, for the timer scan that runs on every event.
+        let sustained: [TimeSpan?]
+
+        init(program: Program) {
+            self.program = program
+            routes = EventRoutes.index(program)
+            sustained = program.workflows.map(\.trigger.sustained)
+        }
     }
 
     /// What became of an event.
@@ -32,6 +47,8 @@ public struct DecisionEngine: Sendable {
         public var outputs: [Output]
         /// When the customer's next timer is due after this event, if one is pending.
         public var nextTimer: Timestamp?
+        /// The treatment arms the customer entered, for counting assignments.
+        public var entered: [ArmKey] = []
     }
 
     public func newState(for customerID: String) -> CustomerState {
@@ -66,22 +83,28 @@ public struct DecisionEngine: Sendable {
         context.evaluateTriggers(at: event.timestamp, state: &state)
         // What the event itself made due at once (a trigger with no delay).
         context.fireTimers(upTo: event.timestamp, state: &state)
-        return Result(disposition: .applied, outputs: context.outputs, nextTimer: nextTimer(state))
+        return Result(disposition: .applied, outputs: context.outputs, nextTimer: nextTimer(state), entered: context.entered)
     }
 
     /// Fires every timer due at or before `now`, each at its own due time.
     public func fireTimers(upTo now: Timestamp, state: inout CustomerState) -> [Output] {
+        fire(upTo: now, state: &state).outputs
+    }
+
+    /// As ``fireTimers(upTo:state:)``, also telling which treatment arms the customer entered.
+    func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey]) {
         var context = Context(engine: self, decisionTime: now)
         context.fireTimers(upTo: now, state: &state)
-        return context.outputs
+        return (context.outputs, context.entered)
     }
 
     /// When this customer's next timer is due, if one is pending.
     public func nextTimer(_ state: CustomerState) -> Timestamp? {
         var due = state.run?.waiting?.due
-        for (index, workflow) in program.workflows.enumerated() {
+        let sustained = compiled.sustained
+        for index in sustained.indices {
             if let scheduled = state.workflows[index].scheduled { due = min(due ?? scheduled, scheduled) }
-            if let check = state.workflows[index].sustainedCheck(workflow.trigger) { due = min(due ?? check, check) }
+            if let check = state.workflows[index].sustainedCheck(sustained[index]) { due = min(due ?? check, check) }
         }
         return due
     }
@@ -115,6 +138,8 @@ private struct Context {
     /// The caller's `now` for event-driven work; a timer's due time while it fires.
     var decisionTime: Timestamp
     var outputs: [Output] = []
+    /// Treatment arms entered in this call.
+    var entered: [ArmKey] = []
 
     var program: Program { engine.program }
 
@@ -232,7 +257,7 @@ private struct Context {
                 state.workflows[index].scheduled = nil
                 attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, state), state: &state)
             }
-            if state.workflows[index].sustainedCheck(program.workflows[index].trigger) == due {
+            if state.workflows[index].sustainedCheck(program.workflows[index].trigger.sustained) == due {
                 evaluateTrigger(index, at: due, state: &state)
             }
         }
@@ -366,6 +391,7 @@ private struct Context {
             return
         }
         state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: false, variant: variant, entry: entry)
+        entered.append(ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment"))
         state.run = Run(
             workflow: index, entry: entry, enteredAt: time, variant: variant, position: 0,
             waiting: nil, evidence: evidence)

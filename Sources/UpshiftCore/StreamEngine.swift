@@ -56,15 +56,14 @@ public struct StreamEngine: Sendable {
         if event.userID == nil, let known = aliases[event.customerID] { event.customerID = known }
         // Mutated in place in the dictionary: a copy out and back would copy every array in the state.
         let engine = self.engine
-        let entries = monitor.isActive ? states[event.customerID]?.workflows.map(\.entries) : nil
         let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
         summary.record(result.disposition)
         if result.disposition != .duplicate { changed.insert(event.customerID) }
         schedule(event.customerID, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
-        if monitor.isActive { outputs += watch(event.customerID, entriesBefore: entries, result.outputs) }
-        return DecisionEngine.Result(disposition: result.disposition, outputs: outputs, nextTimer: result.nextTimer)
+        if monitor.isActive { outputs += watch(entered: result.entered, result.outputs) }
+        return DecisionEngine.Result(disposition: result.disposition, outputs: outputs, nextTimer: result.nextTimer, entered: result.entered)
     }
 
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
@@ -97,13 +96,12 @@ public struct StreamEngine: Sendable {
             timers.removeMin()
             guard dueTimes[next.customerID] == next.due else { continue }
             let engine = self.engine
-            let entries = monitor.isActive ? states[next.customerID]?.workflows.map(\.entries) : nil
-            let fired = engine.fireTimers(upTo: next.due, state: &states[next.customerID]!)
+            let (fired, entered) = engine.fire(upTo: next.due, state: &states[next.customerID]!)
             changed.insert(next.customerID)
             schedule(next.customerID, engine.nextTimer(states[next.customerID]!))
             summary.record(fired)
             outputs += fired
-            if monitor.isActive { outputs += watch(next.customerID, entriesBefore: entries, fired) }
+            if monitor.isActive { outputs += watch(entered: entered, fired) }
         }
         return outputs
     }
@@ -130,14 +128,8 @@ public struct StreamEngine: Sendable {
 
     /// Counts the treatment assignments a step made and the guardrail events it attributed, and
     /// pauses an arm whose rate goes over its bound, returning the pause as an output.
-    private mutating func watch(_ customerID: String, entriesBefore: [Int]?, _ outputs: [Output]) -> [Output] {
-        if let state = states[customerID] {
-            for (index, memory) in state.workflows.enumerated() where memory.entries > (entriesBefore?[index] ?? 0) {
-                guard let assignment = memory.assignment, !assignment.holdout else { continue }
-                let workflow = engine.program.workflows[index]
-                monitor.assign(ArmKey(workflow: workflow.id, version: workflow.version, arm: assignment.variant ?? "treatment"))
-            }
-        }
+    private mutating func watch(entered: [ArmKey], _ outputs: [Output]) -> [Output] {
+        for key in entered { monitor.assign(key) }
         var pauses: [Output] = []
         for output in outputs where output.kind == .guardrail {
             guard let (pause, rate, sample) = monitor.observe(output), apply(pause) else { continue }
