@@ -44,7 +44,8 @@ final class ProcessorMetrics: Sendable {
         gauge.record(value)
     }
 
-    func record(_ name: String, _ duration: Duration) {
+    func record(_ name: String, _ durations: [Duration]) {
+        guard !durations.isEmpty else { return }
         let series = Series(name: name, labels: [])
         let timer = timers.withLock { timers in
             if let timer = timers[series] { return timer }
@@ -52,14 +53,16 @@ final class ProcessorMetrics: Sendable {
             timers[series] = timer
             return timer
         }
-        let (seconds, attoseconds) = duration.components
-        timer.recordNanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        for duration in durations {
+            let (seconds, attoseconds) = duration.components
+            timer.recordNanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        }
     }
 
     // MARK: What the processor reports
 
-    func consumed(topic: String, type: String) {
-        count("upshift_events_consumed_total", ["topic": topic, "type": type])
+    func consumed(topic: String, type: String, count amount: Int) {
+        count("upshift_events_consumed_total", ["topic": topic, "type": type], by: amount)
     }
 
     func decided(_ outputs: [Output]) {

@@ -130,8 +130,6 @@ public final class StreamProcessor: Sendable {
 
     /// One run of the processor: its clients, tasks and transaction. Confined to the processor's
     /// thread (the rebalance callback runs there too, inside `poll`), hence unchecked Sendable.
-    /// One run of the processor: its clients, tasks and transaction. Confined to the processor's
-    /// thread (the rebalance callback runs there too, inside `poll`), hence unchecked Sendable.
     private final class Session: @unchecked Sendable {
         let processor: StreamProcessor
         let configuration: RuntimeConfiguration
@@ -194,7 +192,7 @@ public final class StreamProcessor: Sendable {
 
         func run() throws {
             try verifyLayout(of: configuration.inputTopics)
-            try control.assign([TopicPartitionOffset(configuration.topics.control, 0, .beginning)])
+            try loadPauses()
             if configuration.guarantee == .exactlyOnce {
                 try retrying("initialize transactions") { () throws(KafkaError) in try producer.initTransactions(timeout: callTimeout) }
             }
@@ -258,7 +256,7 @@ public final class StreamProcessor: Sendable {
             let started = ContinuousClock.now
             do {
                 try process(batch)
-                if !batch.isEmpty { processor.metrics.record("upshift_batch_duration_seconds", ContinuousClock.now - started) }
+                if !batch.isEmpty { processor.metrics.record("upshift_batch_duration_seconds", [ContinuousClock.now - started]) }
                 if ContinuousClock.now - lastExpiry >= configuration.expiryInterval { try expireIdleCustomers() }
             } catch let error as KafkaError where error.kind != .fatal {
                 // The transaction cannot go on (librdkafka refuses records once it must abort):
@@ -271,9 +269,23 @@ public final class StreamProcessor: Sendable {
             if ContinuousClock.now - lastCommit >= configuration.commitInterval { try commit() }
         }
 
+        /// What a batch did, counted locally and handed to the statistics and metrics once per
+        /// batch rather than once per record.
+        struct BatchTally {
+            var recordsIn = 0
+            var processed = 0
+            var deadLettered = 0
+            var consumed: [String: [Event.Kind: Int]] = [:]
+            var delays: [Duration] = []
+        }
+
         func process(_ batch: [ConsumerRecord]) throws {
+            var tally = BatchTally()
+            tally.delays.reserveCapacity(batch.count)
+            defer { record(tally) }
+            let now = Timestamp.now
             for record in batch {
-                processor.count { $0.recordsIn += 1 }
+                tally.recordsIn += 1
                 guard tasks[record.partition] != nil else {
                     // Every assigned partition has a task once restored; a record without one must
                     // not be dropped quietly, so the run stops (its offset is not committed).
@@ -284,15 +296,15 @@ public final class StreamProcessor: Sendable {
                 try begin()
                 switch tasks[record.partition]!.process(record, decoder: decoder) {
                 case .processed(let outputs, let kind, let time):
-                    processor.count { $0.processed += 1 }
+                    tally.processed += 1
+                    tally.consumed[record.topic, default: [:]][kind, default: 0] += 1
+                    tally.delays.append(.milliseconds((now - time).milliseconds))
                     notice(outputs)
-                    processor.metrics.consumed(topic: record.topic, type: kind.rawValue)
-                    processor.metrics.record("upshift_event_delay_seconds", .milliseconds((Timestamp.now - time).milliseconds))
                     try send(outputs)
                 case .deadLetter(let rejection, let outputs):
-                    processor.count { $0.deadLettered += 1 }
-                    notice(outputs)
+                    tally.deadLettered += 1
                     processor.metrics.deadLettered(rejection)
+                    notice(outputs)
                     try producer.send(records.deadLetter(record, rejection))
                     try send(outputs)
                 }
@@ -308,6 +320,19 @@ public final class StreamProcessor: Sendable {
             }
         }
 
+        func record(_ tally: BatchTally) {
+            guard tally.recordsIn > 0 else { return }
+            processor.count {
+                $0.recordsIn += tally.recordsIn
+                $0.processed += tally.processed
+                $0.deadLettered += tally.deadLettered
+            }
+            for (topic, kinds) in tally.consumed {
+                for (kind, count) in kinds { processor.metrics.consumed(topic: topic, type: kind.rawValue, count: count) }
+            }
+            processor.metrics.record("upshift_event_delay_seconds", tally.delays)
+        }
+
         // MARK: Pauses
 
         /// A pause a task decided holds for every task of this instance at once, and, through the
@@ -318,9 +343,38 @@ public final class StreamProcessor: Sendable {
             }
         }
 
+        /// Reads the control topic to its end before any input: a pause decided before this run
+        /// holds from its first record.
+        func loadPauses() throws {
+            let partition = TopicPartition(configuration.topics.control, 0)
+            try control.assign([TopicPartitionOffset(partition, .beginning)])
+            let (low, end) = try retrying("read the control topic") { () throws(KafkaError) in try control.watermarks(of: partition, timeout: callTimeout) }
+            func position() throws -> Int64 {
+                let offset = try control.position([partition]).first?.offset ?? .invalid
+                return offset.isAbsolute ? offset.rawValue : low
+            }
+            while try position() < end {
+                let records = try control.poll(maxRecords: 1_000, timeout: .seconds(5))
+                if records.isEmpty, try position() < end {
+                    throw KafkaError(code: .timedOut, message: "control topic \(partition) stopped at \(try position()) of \(end)", operation: "read pauses")
+                }
+                apply(records)
+            }
+        }
+
         /// Applies the pauses other instances (or earlier runs) wrote to the control topic.
         func readControl() {
-            guard let records = try? control.poll(maxRecords: 1_000, timeout: .zero) else { return }
+            do {
+                apply(try control.poll(maxRecords: 1_000, timeout: .zero))
+            } catch {
+                if lastConsumerError != error.description {
+                    lastConsumerError = error.description
+                    logger.warning("control topic error", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+
+        func apply(_ records: [ConsumerRecord]) {
             for record in records {
                 guard let value = record.value, let pause = OutputRecords.pause(from: value) else { continue }
                 applyEverywhere(pause, decidedHere: false)
@@ -359,6 +413,7 @@ public final class StreamProcessor: Sendable {
         }
 
         func send(_ outputs: [Output]) throws {
+            guard !outputs.isEmpty else { return }
             for output in outputs { try producer.send(records.record(for: output)) }
             processor.count { $0.outputs += outputs.count }
             processor.metrics.decided(outputs)
@@ -474,7 +529,7 @@ public final class StreamProcessor: Sendable {
                 try admin.describeTopics(try admin.listTopics(timeout: callTimeout), timeout: callTimeout)
             }
             try TopicLayout(partitions: Dictionary(uniqueKeysWithValues: described.map { ($0.name, $0.partitions.count) }))
-                .verify(inputs: topics, changelog: configuration.topics.changelog)
+                .verify(inputs: topics, changelog: configuration.topics.changelog, control: configuration.topics.control)
         }
 
         /// Runs inside `poll`: a revocation commits first, while the partitions are still ours;
@@ -532,7 +587,7 @@ public final class StreamProcessor: Sendable {
                     ]
                     if restorer.unusable > 0 { metadata["unusable"] = "\(restorer.unusable)" }
                     logger.info("restored", metadata: metadata)
-                    processor.metrics.record("upshift_restore_duration_seconds", ContinuousClock.now - started)
+                    processor.metrics.record("upshift_restore_duration_seconds", [ContinuousClock.now - started])
                     processor.metrics.partition(partition, customers: task.engine.states.count, stateBytes: task.stateBytes)
                 } catch {
                     callbackError = error

@@ -21,8 +21,10 @@ struct TopicLayout {
         return topics.sorted()
     }
 
-    /// Throws unless the input topics share one partition count and the changelog has at least as many.
-    func verify(inputs: [String], changelog: String) throws(ProcessorError) {
+    /// Throws unless the input topics share one partition count, the changelog has at least as
+    /// many, and the control topic exists.
+    func verify(inputs: [String], changelog: String, control: String? = nil) throws(ProcessorError) {
+        if let control, partitions[control] == nil { throw .missingTopic(control, role: "control") }
         let topics = try inputTopics(inputs)
         let counts = Dictionary(uniqueKeysWithValues: topics.map { ($0, partitions[$0]!) })
         guard Set(counts.values).count <= 1 else { throw .inputsNotCoPartitioned(partitions: counts) }

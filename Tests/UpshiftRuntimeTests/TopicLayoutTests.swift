@@ -22,12 +22,15 @@ struct TopicLayoutTests {
         }
     }
 
-    @Test func namesAMissingInputOrChangelog() {
+    @Test func namesAMissingInputChangelogOrControlTopic() {
         #expect(throws: ProcessorError.missingTopic("clicks", role: "input")) {
             try layout.verify(inputs: ["events", "clicks"], changelog: "upshift.changelog")
         }
         #expect(throws: ProcessorError.missingTopic("nowhere", role: "changelog")) {
             try layout.verify(inputs: ["events"], changelog: "nowhere")
+        }
+        #expect(throws: ProcessorError.missingTopic("upshift.control", role: "control")) {
+            try layout.verify(inputs: ["events"], changelog: "upshift.changelog", control: "upshift.control")
         }
     }
 
