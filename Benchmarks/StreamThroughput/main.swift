@@ -46,6 +46,13 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
+/// CPU seconds used by the whole process so far (every thread: processor, librdkafka, broker).
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func configuration(_ cluster: EmbeddedKafkaCluster, guarantee: RuntimeConfiguration.Guarantee) -> RuntimeConfiguration {
     var kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: consumerProperties)
     kafka.sessionTimeout = .seconds(6)
@@ -75,7 +82,7 @@ func preload(_ records: [(key: [UInt8], value: [UInt8])], into cluster: Embedded
 
 /// Runs a processor over the preloaded events; returns the seconds from its first record to the
 /// commit of the last input offset.
-func processAll(_ count: Int, program: Program, guarantee: RuntimeConfiguration.Guarantee, records: [(key: [UInt8], value: [UInt8])]) async throws -> (Double, StreamProcessor.Statistics) {
+func processAll(_ count: Int, program: Program, guarantee: RuntimeConfiguration.Guarantee, records: [(key: [UInt8], value: [UInt8])]) async throws -> (Double, Double, StreamProcessor.Statistics) {
     let cluster = try EmbeddedKafkaCluster(brokers: 1)
     var settings = configuration(cluster, guarantee: guarantee)
     settings.clock = .streamTime
@@ -85,12 +92,14 @@ func processAll(_ count: Int, program: Program, guarantee: RuntimeConfiguration.
     let running = Task { try await processor.run() }
     while processor.statistics.recordsIn == 0 { try await Task.sleep(for: .milliseconds(5)) }
     let started = ContinuousClock.now
+    let cpuStarted = cpuSeconds()
     while processor.statistics.committedOffsets < count { try await Task.sleep(for: .milliseconds(5)) }
     let elapsed = seconds(ContinuousClock.now - started)
+    let cpu = cpuSeconds() - cpuStarted
     processor.stop()
     try await running.value
     cluster.stop()
-    return (elapsed, processor.statistics)
+    return (elapsed, cpu, processor.statistics)
 }
 
 /// The ceiling: one consumer reading every event and one producer writing each back out.
@@ -206,11 +215,11 @@ print("events: \(records.count) over \(customerCount) customers, \(bytes / recor
 let ceiling = try await pipeAll(records.count, records: records)
 print(String(format: "ceiling (consume + produce, no engine):  %9.0f events/s  (%.2f s)", Double(records.count) / ceiling, ceiling))
 for guarantee in [RuntimeConfiguration.Guarantee.exactlyOnce, .atLeastOnce] {
-    let (elapsed, statistics) = try await processAll(records.count, program: program, guarantee: guarantee, records: records)
+    let (elapsed, cpu, statistics) = try await processAll(records.count, program: program, guarantee: guarantee, records: records)
     let rate = Double(records.count) / elapsed
-    print(String(format: "processor, %@: %9.0f events/s  (%.2f s, %.0f%% of the ceiling; %d transactions, %d outputs)",
+    print(String(format: "processor, %@: %9.0f events/s  (%.2f s, %.0f%% of the ceiling; %d transactions, %d outputs; %.1f CPU seconds in all threads)",
                  guarantee.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0), rate, elapsed, 100 * rate / (Double(records.count) / ceiling),
-                 statistics.transactionsCommitted, statistics.outputs))
+                 statistics.transactionsCommitted, statistics.outputs, cpu))
 }
 let measured = try await latencies(rate: latencyRate, duration: latencySeconds).sorted()
 if measured.count < latencyRate * latencySeconds { fail("only \(measured.count) of \(latencyRate * latencySeconds) decisions were read") }
