@@ -20,6 +20,10 @@ import UpshiftCore
 /// An abortable error aborts it and rebuilds every task from its changelog, rewinding the input to
 /// the last committed offsets; a fatal one (fencing) stops the processor with that error.
 ///
+/// Commits overlap processing: under exactly-once, the commit call (which waits for the brokers)
+/// runs on a commit thread while the processing thread reads on, holding the records it makes
+/// until the commit lands and the next transaction begins. Revocations and stops wait for it.
+///
 /// Outages: librdkafka reconnects on its own; a Kafka call that fails with a retriable error (a
 /// broker down, a timeout) is called again with backoff, and the processor logs once when the
 /// brokers go down and once when they are back. A stop commits, leaves the group and flushes
@@ -160,6 +164,13 @@ public final class StreamProcessor: Sendable {
         var undelivered = 0
         /// An error raised inside the rebalance callback, thrown once `poll` returns.
         var callbackError: Error?
+        /// The commit running on the commit thread, if one is.
+        var inFlight: InFlightCommit?
+        /// Records made while a commit is in flight, for the next transaction.
+        var held: [ProducerRecord] = []
+        /// Whether work done while a commit was in flight needs a transaction of its own.
+        var pendingWork = false
+        let committer = DispatchQueue(label: "upshift-commit")
 
         /// How long one blocking transaction call may take before it is retried: 5 s, or what is
         /// left of a shutdown's time.
@@ -213,7 +224,7 @@ public final class StreamProcessor: Sendable {
             let deadline = shutdownDeadline ?? started + configuration.shutdownTimeout
             shutdownDeadline = deadline
             do {
-                try commit()
+                try commit(synchronously: true)
                 try consumer.close()
                 let remaining = deadline - ContinuousClock.now
                 let lost = try producer.flush(timeout: max(remaining, .milliseconds(1))).filter { (try? $0.result.get()) == nil }
@@ -247,6 +258,7 @@ public final class StreamProcessor: Sendable {
                 throw error
             }
             if !batch.isEmpty { processor.brokersAnswered() }
+            try land(waiting: false)
             readControl()
             if processor.areBrokersDown, ContinuousClock.now - lastProbe >= .seconds(1) {
                 // With nothing to read or commit, nothing else would notice the brokers coming back.
@@ -305,7 +317,7 @@ public final class StreamProcessor: Sendable {
                     tally.deadLettered += 1
                     processor.metrics.deadLettered(rejection)
                     notice(outputs)
-                    try producer.send(records.deadLetter(record, rejection))
+                    try emit(records.deadLetter(record, rejection))
                     try send(outputs)
                 }
             }
@@ -407,6 +419,10 @@ public final class StreamProcessor: Sendable {
 
         func begin() throws {
             guard !inTransaction else { return }
+            guard inFlight == nil else {
+                pendingWork = true
+                return
+            }
             transaction += 1
             if configuration.guarantee == .exactlyOnce { try producer.beginTransaction() }
             inTransaction = true
@@ -414,18 +430,37 @@ public final class StreamProcessor: Sendable {
 
         func send(_ outputs: [Output]) throws {
             guard !outputs.isEmpty else { return }
-            for output in outputs { try producer.send(records.record(for: output)) }
+            for output in outputs { try emit(records.record(for: output)) }
             processor.count { $0.outputs += outputs.count }
             processor.metrics.decided(outputs)
         }
 
-        /// Commits the open transaction. An abortable failure aborts and rewinds; a fatal one is
-        /// thrown, and so is a retriable one that outlasts a shutdown.
-        func commit() throws {
+        /// Produces a record in the open transaction, or holds it while a commit is in flight.
+        func emit(_ record: ProducerRecord) throws {
+            guard inFlight == nil else {
+                held.append(record)
+                pendingWork = true
+                return
+            }
+            try begin()
+            try producer.send(record)
+        }
+
+        /// Commits the open transaction: on the commit thread (exactly-once, while running), or
+        /// here and now (at least once, on a revocation or a stop). An abortable failure aborts
+        /// and rewinds; a fatal one is thrown, and so is a retriable one that outlasts a shutdown.
+        func commit(synchronously: Bool = false) throws {
             lastCommit = ContinuousClock.now
-            guard inTransaction else { return }
+            try land(waiting: synchronously)
+            // A commit still in flight: this interval's work waits for the next one.
+            guard inFlight == nil, inTransaction else { return }
             do {
-                try commitOpenTransaction()
+                let prepared = try prepareCommit()
+                if configuration.guarantee == .exactlyOnce, !synchronously {
+                    dispatch(InFlightCommit(transaction: transaction, committedOffsets: prepared))
+                } else {
+                    try finishCommit(prepared)
+                }
             } catch where error.kind == .fatal {
                 logger.critical("stopping: fenced or failed", metadata: ["error": "\(error)"])
                 throw error
@@ -436,8 +471,8 @@ public final class StreamProcessor: Sendable {
             }
         }
 
-        /// Input offsets, changelog records and markers, then the commit itself.
-        private func commitOpenTransaction() throws(KafkaError) {
+        /// Input offsets, changelog records and markers; returns the sum of the offsets committed.
+        private func prepareCommit() throws(KafkaError) -> Int64 {
             let offsets = tasks.keys.sorted().flatMap { partition in
                 tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
             }
@@ -453,17 +488,70 @@ public final class StreamProcessor: Sendable {
                     topic: configuration.topics.changelog, session: session, transaction: transaction, aborted: aborted)
                 for record in changelog { try producer.send(record) }
             }
-            switch configuration.guarantee {
-            case .exactlyOnce:
-                try retrying("commit transaction") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
-            case .atLeastOnce:
+            if configuration.guarantee == .atLeastOnce {
                 try flushForCommit()
                 if !offsets.isEmpty { try retrying("commit offsets") { () throws(KafkaError) in try consumer.commit(offsets) } }
             }
+            return offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
+        }
+
+        /// The commit call, here and now, and what follows a landed commit.
+        private func finishCommit(_ committedOffsets: Int64) throws(KafkaError) {
+            if configuration.guarantee == .exactlyOnce {
+                try retrying("commit transaction") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
+            }
             inTransaction = false
+            landed(committedOffsets)
+        }
+
+        /// Hands the commit call to the commit thread; the transaction stays ours until it lands.
+        private func dispatch(_ commit: InFlightCommit) {
+            inFlight = commit
+            let producer = self.producer
+            let timeout = callTimeout
+            committer.async {
+                commit.finish(Result { () throws(KafkaError) in try producer.commitTransaction(timeout: timeout) })
+            }
+        }
+
+        /// Takes the result of the commit in flight once it has landed (waiting for it if asked),
+        /// then opens the next transaction for the records held meanwhile.
+        func land(waiting: Bool) throws {
+            guard let commit = inFlight, let outcome = waiting ? commit.wait() : commit.result else { return }
+            inFlight = nil
+            switch outcome {
+            case .success:
+                inTransaction = false
+                landed(commit.committedOffsets)
+            case .failure(let error) where error.kind == .fatal:
+                logger.critical("stopping: fenced or failed", metadata: ["error": "\(error)"])
+                throw error
+            case .failure(let error) where error.kind == .retriable && shutdownDeadline == nil:
+                // librdkafka lets a commit that timed out be called again.
+                dispatch(InFlightCommit(transaction: commit.transaction, committedOffsets: commit.committedOffsets))
+                return try land(waiting: waiting)
+            case .failure(let error):
+                held = []
+                pendingWork = false
+                try abort(because: error)
+                return
+            }
+            guard pendingWork else { return }
+            pendingWork = false
+            try begin()
+            let records = held
+            held = []
+            for record in records { try producer.send(record) }
+        }
+
+        /// Waits for the commit in flight, if any: before a revocation, a stop or an abort.
+        func settle() throws {
+            try land(waiting: true)
+        }
+
+        private func landed(_ committed: Int64) {
             undelivered = 0
             processor.brokersAnswered()
-            let committed = offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
             processor.count {
                 $0.transactionsCommitted += 1
                 $0.committedOffsets = committed
@@ -487,8 +575,19 @@ public final class StreamProcessor: Sendable {
         /// Drops the open transaction and rebuilds every task from the changelog, which rewinds
         /// the input to the last committed offsets.
         func abort(because error: KafkaError) throws {
+            // A commit in flight is the transaction to abort if it failed; if it landed, only
+            // the work since then is dropped.
+            if let commit = inFlight {
+                inFlight = nil
+                if case .success = commit.wait() {
+                    inTransaction = false
+                    landed(commit.committedOffsets)
+                }
+            }
+            held = []
+            pendingWork = false
             logger.warning("aborting transaction", metadata: ["transaction": "\(transaction)", "error": "\(error)"])
-            if configuration.guarantee == .exactlyOnce {
+            if configuration.guarantee == .exactlyOnce, inTransaction {
                 try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
             }
             aborted.append(transaction)
@@ -501,7 +600,8 @@ public final class StreamProcessor: Sendable {
 
         /// Calls `body` again while it fails with a retriable error (a broker down, a call timed
         /// out), backing off from 100 ms to 5 s, until it succeeds, fails otherwise, or a stop
-        /// runs out of time (its clock starts when the stop is seen, here or in the loop). librdkafka allows the transactional calls to be repeated this way.
+        /// runs out of time (its clock starts when the stop is seen, here or in the loop).
+        /// librdkafka allows the transactional calls to be repeated this way.
         func retrying<T>(_ operation: String, _ body: () throws(KafkaError) -> T) throws(KafkaError) -> T {
             var delay = Duration.milliseconds(100)
             var attempts = 0
@@ -547,12 +647,15 @@ public final class StreamProcessor: Sendable {
                 case .revoked(let partitions, let lost):
                     logger.info("revoked", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))", "lost": "\(lost)"])
                     if lost {
+                        try settle()
+                        held = []
+                        pendingWork = false
                         if inTransaction, configuration.guarantee == .exactlyOnce {
                             try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
                         }
                         inTransaction = false
                     } else {
-                        try commit()
+                        try commit(synchronously: true)
                     }
                     for partition in Set(partitions.map(\.partition)) { tasks[partition] = nil }
                     processor.count { [tasks] in
@@ -647,5 +750,34 @@ public final class StreamProcessor: Sendable {
             restorer.finish()
             return restorer
         }
+    }
+}
+
+/// A commit call running on the commit thread: the transaction it ends, the input offsets it
+/// records, and, once it returns, its result. Written once by the commit thread, read by the
+/// processing thread after the semaphore says it is there.
+private final class InFlightCommit: @unchecked Sendable {
+    let transaction: Int
+    let committedOffsets: Int64
+    private let done = DispatchSemaphore(value: 0)
+    private let outcome = Mutex<Result<Void, KafkaError>?>(nil)
+
+    init(transaction: Int, committedOffsets: Int64) {
+        self.transaction = transaction
+        self.committedOffsets = committedOffsets
+    }
+
+    func finish(_ result: Result<Void, KafkaError>) {
+        outcome.withLock { $0 = result }
+        done.signal()
+    }
+
+    /// The result if the call has returned, without waiting.
+    var result: Result<Void, KafkaError>? { outcome.withLock { $0 } }
+
+    func wait() -> Result<Void, KafkaError> {
+        if let result { return result }
+        done.wait()
+        return result!
     }
 }
