@@ -505,12 +505,21 @@ public final class StreamProcessor: Sendable {
         }
 
         /// Hands the commit call to the commit thread; the transaction stays ours until it lands.
+        /// The commit thread calls again, with backoff, while the call fails retriably (librdkafka
+        /// allows it) and no stop is asked for.
         private func dispatch(_ commit: InFlightCommit) {
             inFlight = commit
-            let producer = self.producer
-            let timeout = callTimeout
+            let (producer, processor, timeout) = (self.producer, self.processor, callTimeout)
             committer.async {
-                commit.finish(Result { () throws(KafkaError) in try producer.commitTransaction(timeout: timeout) })
+                var delay = Duration.milliseconds(100)
+                while true {
+                    let result = Result { () throws(KafkaError) in try producer.commitTransaction(timeout: timeout) }
+                    guard case .failure(let error) = result, error.kind == .retriable, !processor.isStopping else {
+                        return commit.finish(result)
+                    }
+                    Thread.sleep(forTimeInterval: Double(delay / .milliseconds(1)) / 1000)
+                    delay = min(delay * 2, .seconds(5))
+                }
             }
         }
 
@@ -526,10 +535,6 @@ public final class StreamProcessor: Sendable {
             case .failure(let error) where error.kind == .fatal:
                 logger.critical("stopping: fenced or failed", metadata: ["error": "\(error)"])
                 throw error
-            case .failure(let error) where error.kind == .retriable && shutdownDeadline == nil:
-                // librdkafka lets a commit that timed out be called again.
-                dispatch(InFlightCommit(transaction: commit.transaction, committedOffsets: commit.committedOffsets))
-                return try land(waiting: waiting)
             case .failure(let error):
                 held = []
                 pendingWork = false
