@@ -177,27 +177,51 @@ public struct Guardrail: Sendable, Hashable {
 }
 
 /// A customer journey: how one enters, who may, what is sent, and when it ends.
-public struct Workflow: Sendable, Hashable {
-    public var id: String
-    public var version: Int
-    public var enabled: Bool
-    public var priority: Int
-    public var trigger: Trigger
-    public var eligibility: [Condition]
+///
+/// A class, immutable once loaded: the engine reads workflows on every event, and a reference is
+/// one retain where a struct of a dozen arrays and strings is a dozen.
+public final class Workflow: Sendable, Hashable {
+    public let id: String
+    public let version: Int
+    public let enabled: Bool
+    public let priority: Int
+    public let trigger: Trigger
+    public let eligibility: [Condition]
     /// Indexes into ``Program/suppressions``.
-    public var suppressions: [Int]
+    public let suppressions: [Int]
     /// Percent of customers held out, 0...100.
-    public var holdoutPercent: Double
-    public var variants: [(name: String, percent: Double)]
-    public var instructions: [Instruction]
-    public var exitOn: [String]
-    public var reenterAfter: TimeSpan?
+    public let holdoutPercent: Double
+    public let variants: [(name: String, percent: Double)]
+    public let instructions: [Instruction]
+    public let exitOn: [String]
+    public let reenterAfter: TimeSpan?
     /// Mixed into the hash that assigns holdout and variant; changing it reshuffles customers.
-    public var salt: String
+    public let salt: String
     /// What counts as this workflow's success, for measurement against the holdout.
-    public var conversions: [Conversion] = []
+    public let conversions: [Conversion]
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    public init(
+        id: String, version: Int, enabled: Bool, priority: Int, trigger: Trigger, eligibility: [Condition], suppressions: [Int],
+        holdoutPercent: Double, variants: [(name: String, percent: Double)], instructions: [Instruction], exitOn: [String],
+        reenterAfter: TimeSpan?, salt: String, conversions: [Conversion] = []
+    ) {
+        self.id = id
+        self.version = version
+        self.enabled = enabled
+        self.priority = priority
+        self.trigger = trigger
+        self.eligibility = eligibility
+        self.suppressions = suppressions
+        self.holdoutPercent = holdoutPercent
+        self.variants = variants
+        self.instructions = instructions
+        self.exitOn = exitOn
+        self.reenterAfter = reenterAfter
+        self.salt = salt
+        self.conversions = conversions
+    }
+
+    public static func == (lhs: Workflow, rhs: Workflow) -> Bool {
         lhs.id == rhs.id && lhs.version == rhs.version && lhs.instructions == rhs.instructions
     }
 

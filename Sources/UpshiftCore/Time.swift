@@ -108,12 +108,35 @@ public enum ISO8601 {
         let days = floorDivide(ms, 86_400_000)
         let rest = ms - days * 86_400_000
         let (year, month, day) = civil(fromDays: days)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        guard (0...9999).contains(year) else {
+            func pad(_ value: Int64, _ width: Int) -> String {
+                let digits = String(value)
+                return String(repeating: "0", count: max(0, width - digits.count)) + digits
+            }
+            return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):"
+                + "\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):"
-            + "\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+        // Every output carries two of these: digits written in place, no intermediate Strings.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var position = 0
+            func put(_ value: Int64, _ width: Int, then separator: Unicode.Scalar) {
+                var value = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    buffer[position + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                buffer[position + width] = UInt8(ascii: separator)
+                position += width + 1
+            }
+            put(year, 4, then: "-")
+            put(month, 2, then: "-")
+            put(day, 2, then: "T")
+            put(rest / 3_600_000, 2, then: ":")
+            put(rest / 60_000 % 60, 2, then: ":")
+            put(rest / 1000 % 60, 2, then: ".")
+            put(rest % 1000, 3, then: "Z")
+            return position
+        }
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
