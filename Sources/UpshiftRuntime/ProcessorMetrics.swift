@@ -13,9 +13,23 @@ final class ProcessorMetrics: Sendable {
     private let gauges = Mutex<[Series: Gauge]>([:])
     private let timers = Mutex<[Series: Timer]>([:])
 
+    /// A metric name and its label values (each name always has the same label names), kept in
+    /// fields rather than an array: this key is built for every output, and should not allocate.
     private struct Series: Hashable {
         var name: String
-        var labels: [String]
+        var first = "", second = "", third = "", rest = ""
+
+        init(_ name: String, _ labels: KeyValuePairs<String, String>) {
+            self.name = name
+            for (index, label) in labels.enumerated() {
+                switch index {
+                case 0: first = label.value
+                case 1: second = label.value
+                case 2: third = label.value
+                default: rest += "\u{0}" + label.value
+                }
+            }
+        }
     }
 
     init(factory: any MetricsFactory) {
@@ -23,7 +37,7 @@ final class ProcessorMetrics: Sendable {
     }
 
     func count(_ name: String, _ labels: KeyValuePairs<String, String> = [:], by amount: Int = 1) {
-        let series = Series(name: name, labels: labels.flatMap { [$0.key, $0.value] })
+        let series = Series(name, labels)
         let counter = counters.withLock { counters in
             if let counter = counters[series] { return counter }
             let counter = Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
@@ -34,7 +48,7 @@ final class ProcessorMetrics: Sendable {
     }
 
     func set(_ name: String, _ labels: KeyValuePairs<String, String> = [:], to value: Double) {
-        let series = Series(name: name, labels: labels.flatMap { [$0.key, $0.value] })
+        let series = Series(name, labels)
         let gauge = gauges.withLock { gauges in
             if let gauge = gauges[series] { return gauge }
             let gauge = Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
@@ -46,7 +60,7 @@ final class ProcessorMetrics: Sendable {
 
     func record(_ name: String, _ durations: [Duration]) {
         guard !durations.isEmpty else { return }
-        let series = Series(name: name, labels: [])
+        let series = Series(name, [:])
         let timer = timers.withLock { timers in
             if let timer = timers[series] { return timer }
             let timer = Timer(label: name, dimensions: [], factory: factory)
