@@ -21,12 +21,13 @@ enum Changelog {
     static let transactionHeader = "upshift_txn"
     static let markerPrefix = "\u{0}upshift.commit/"
 
-    static func stateRecord(
-        topic: String, partition: Int32, customerID: String, state: [UInt8]?, session: String, transaction: Int
-    ) -> ProducerRecord {
-        ProducerRecord(
-            topic: topic, partition: partition, key: Array(customerID.utf8), value: state,
-            headers: [KafkaHeader(sessionHeader, session), KafkaHeader(transactionHeader, String(transaction))])
+    /// The headers every record of one transaction carries: made once per transaction.
+    static func headers(session: String, transaction: Int) -> [KafkaHeader] {
+        [KafkaHeader(sessionHeader, session), KafkaHeader(transactionHeader, String(transaction))]
+    }
+
+    static func stateRecord(topic: String, partition: Int32, customerID: String, state: [UInt8]?, headers: [KafkaHeader]) -> ProducerRecord {
+        ProducerRecord(topic: topic, partition: partition, key: Array(customerID.utf8), value: state, headers: headers)
     }
 
     static func marker(topic: String, partition: Int32, session: String, commit: Commit) -> ProducerRecord {

@@ -76,12 +76,12 @@ struct PartitionTask {
     mutating func changelog(topic: String, session: String, transaction: Int, aborted: [Int]) -> [ProducerRecord] {
         guard hasUncommittedWork else { return [] }
         hasUncommittedWork = false
+        let headers = Changelog.headers(session: session, transaction: transaction)
         var records = engine.takeChanged().sorted().map { customerID in
             let state = engine.states[customerID].map(StateCodec.encode)
             stateBytes += (state?.count ?? 0) - (sizes[customerID] ?? 0)
             sizes[customerID] = state?.count
-            return Changelog.stateRecord(
-                topic: topic, partition: partition, customerID: customerID, state: state, session: session, transaction: transaction)
+            return Changelog.stateRecord(topic: topic, partition: partition, customerID: customerID, state: state, headers: headers)
         }
         records.append(
             Changelog.marker(
