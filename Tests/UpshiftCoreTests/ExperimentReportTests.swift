@@ -55,21 +55,29 @@ private struct KnownLiftPopulation {
     }
 }
 
+/// One workflow with a 20% holdout and two variants, whose conversion is an upgrade within 14
+/// days, and an unsubscribe guardrail.
+private func upgradeOffer() throws -> Program {
+    try program("""
+        guardrails:
+          unsubscribed: { event: "Unsubscribed", within: 30d }
+        workflows:
+          - id: upgrade-offer
+            trigger: { event: "Signed Up", count: 1, within: 1d }
+            holdout: 20%
+            variants: { a: 50%, b: 50% }
+            steps: [ { send: { channel: email, template: upgrade } } ]
+            conversions:
+              - { name: upgraded, event: "Plan Upgraded", within: 14d, revenue: amount }
+        """, shared: false)
+}
+
 @Suite("Experiment report")
 struct ExperimentReportTests {
     let program: Program
 
     init() throws {
-        program = try UpshiftCoreTests.program("""
-            workflows:
-              - id: upgrade-offer
-                trigger: { event: "Signed Up", count: 1, within: 1d }
-                holdout: 20%
-                variants: { a: 50%, b: 50% }
-                steps: [ { send: { channel: email, template: upgrade } } ]
-                conversions:
-                  - { name: upgraded, event: "Plan Upgraded", within: 14d, revenue: amount }
-            """, shared: false)
+        program = try upgradeOffer()
     }
 
     @Test func recoversAKnownLiftWithinItsIntervalAndCountsExactly() throws {
@@ -175,18 +183,7 @@ struct ExperimentReportPageTests {
     }
 
     @Test func rendersWithoutScriptErrorsAndShowsTheTerminalReportsNumbers() throws {
-        let program = try UpshiftCoreTests.program("""
-            guardrails:
-              unsubscribed: { event: "Unsubscribed", within: 30d }
-            workflows:
-              - id: upgrade-offer
-                trigger: { event: "Signed Up", count: 1, within: 1d }
-                holdout: 20%
-                variants: { a: 50%, b: 50% }
-                steps: [ { send: { channel: email, template: upgrade } } ]
-                conversions:
-                  - { name: upgraded, event: "Plan Upgraded", within: 14d, revenue: amount }
-            """, shared: false)
+        let program = try upgradeOffer()
         var population = KnownLiftPopulation(customers: 3_000, rates: ["holdout": 0.05, "a": 0.08, "b": 0.05], state: 7)
         var events = population.generate().events
         events += (0..<40).map { index in
