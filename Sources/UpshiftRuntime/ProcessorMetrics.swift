@@ -37,39 +37,33 @@ final class ProcessorMetrics: Sendable {
     }
 
     func count(_ name: String, _ labels: KeyValuePairs<String, String> = [:], by amount: Int = 1) {
-        let series = Series(name, labels)
-        let counter = counters.withLock { counters in
-            if let counter = counters[series] { return counter }
-            let counter = Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
-            counters[series] = counter
-            return counter
-        }
-        counter.increment(by: amount)
+        Self.handle(in: counters, Series(name, labels)) {
+            Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+        }.increment(by: amount)
     }
 
     func set(_ name: String, _ labels: KeyValuePairs<String, String> = [:], to value: Double) {
-        let series = Series(name, labels)
-        let gauge = gauges.withLock { gauges in
-            if let gauge = gauges[series] { return gauge }
-            let gauge = Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
-            gauges[series] = gauge
-            return gauge
-        }
-        gauge.record(value)
+        Self.handle(in: gauges, Series(name, labels)) {
+            Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+        }.record(value)
     }
 
     func record(_ name: String, _ durations: [Duration]) {
         guard !durations.isEmpty else { return }
-        let series = Series(name, [:])
-        let timer = timers.withLock { timers in
-            if let timer = timers[series] { return timer }
-            let timer = Timer(label: name, dimensions: [], factory: factory)
-            timers[series] = timer
-            return timer
-        }
+        let timer = Self.handle(in: timers, Series(name, [:])) { Timer(label: name, dimensions: [], factory: factory) }
         for duration in durations {
             let (seconds, attoseconds) = duration.components
             timer.recordNanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        }
+    }
+
+    /// The handle of a series, made on first use.
+    private static func handle<Handle>(in cache: borrowing Mutex<[Series: Handle]>, _ series: Series, make: () -> Handle) -> Handle {
+        cache.withLock { handles in
+            if let handle = handles[series] { return handle }
+            let handle = make()
+            handles[series] = handle
+            return handle
         }
     }
 
