@@ -63,12 +63,13 @@ public struct GuardrailMonitor: Sendable {
     private var hits: [ArmKey: [String: Int]] = [:]
     private var decided: Set<ArmKey> = []
 
+    /// Whether any guardrail can pause: otherwise there is nothing to count. Asked on every event.
+    public let isActive: Bool
+
     public init(program: Program) {
         self.program = program
+        isActive = program.guardrails.contains { $0.pauseAbove != nil }
     }
-
-    /// Whether any guardrail can pause: otherwise there is nothing to count.
-    public var isActive: Bool { program.guardrails.contains { $0.pauseAbove != nil } }
 
     mutating func assign(_ key: ArmKey) {
         assigned[key, default: 0] += 1
