@@ -211,6 +211,32 @@ public final class KafkaConsumer: Sendable {
         return (low, high)
     }
 
+    /// Assigns this consumer to `partition` alone, from its beginning, and reads it up to its end
+    /// as it is when the call starts, handing each batch to `body`; the assignment stays. The
+    /// position, not the last record's offset, says how far: transaction markers take offsets and
+    /// are never returned.
+    ///
+    /// - Throws: ``KafkaError`` `timedOut` when no record arrives for `patience` short of the end,
+    ///   and any error of the watermark query, the assignment or a poll.
+    public func readToEnd(
+        _ partition: TopicPartition, maxRecords: Int = 5_000, patience: Duration = .seconds(5),
+        _ body: ([ConsumerRecord]) -> Void
+    ) throws(KafkaError) {
+        let (low, end) = try watermarks(of: partition)
+        try assign([TopicPartitionOffset(partition, .beginning)])
+        func position() throws(KafkaError) -> Int64 {
+            let offset = try self.position([partition]).first?.offset ?? .invalid
+            return offset.isAbsolute ? offset.rawValue : low
+        }
+        while try position() < end {
+            let records = try poll(maxRecords: maxRecords, timeout: patience)
+            if records.isEmpty, try position() < end {
+                throw KafkaError(code: .timedOut, message: "\(partition) stopped at \(try position()) of \(end)", operation: "read to the end")
+            }
+            body(records)
+        }
+    }
+
     // MARK: Offsets
 
     /// Marks offsets to be committed by the next automatic or argument-less commit.

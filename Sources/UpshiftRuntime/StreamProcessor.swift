@@ -358,20 +358,7 @@ public final class StreamProcessor: Sendable {
         /// Reads the control topic to its end before any input: a pause decided before this run
         /// holds from its first record.
         func loadPauses() throws {
-            let partition = TopicPartition(configuration.topics.control, 0)
-            try control.assign([TopicPartitionOffset(partition, .beginning)])
-            let (low, end) = try retrying("read the control topic") { () throws(KafkaError) in try control.watermarks(of: partition, timeout: callTimeout) }
-            func position() throws -> Int64 {
-                let offset = try control.position([partition]).first?.offset ?? .invalid
-                return offset.isAbsolute ? offset.rawValue : low
-            }
-            while try position() < end {
-                let records = try control.poll(maxRecords: 1_000, timeout: .seconds(5))
-                if records.isEmpty, try position() < end {
-                    throw KafkaError(code: .timedOut, message: "control topic \(partition) stopped at \(try position()) of \(end)", operation: "read pauses")
-                }
-                apply(records)
-            }
+            try control.readToEnd(TopicPartition(configuration.topics.control, 0), maxRecords: 1_000) { apply($0) }
         }
 
         /// Applies the pauses other instances (or earlier runs) wrote to the control topic.
@@ -388,7 +375,12 @@ public final class StreamProcessor: Sendable {
 
         func apply(_ records: [ConsumerRecord]) {
             for record in records {
-                guard let value = record.value, let pause = OutputRecords.pause(from: value) else { continue }
+                guard let value = record.value, let pause = OutputRecords.pause(from: value) else {
+                    logger.warning(
+                        "control record is not a pause, ignored",
+                        metadata: ["topic": "\(record.topic)", "offset": "\(record.offset)"])
+                    continue
+                }
                 applyEverywhere(pause, decidedHere: false)
             }
         }
@@ -734,23 +726,8 @@ public final class StreamProcessor: Sendable {
             defer { try? reader.close() }
             let changelog = TopicPartition(configuration.topics.changelog, partition)
             var restorer = Changelog.Restorer(program: processor.program, aborted: [session: Set(aborted)])
-            let (low, end) = try reader.watermarks(of: changelog)
-            if end > low {
-                try reader.assign([TopicPartitionOffset(changelog, .beginning)])
-                // Read up to the end as it was when the restore began. The position, not the last
-                // record's offset, says how far: transaction markers take offsets and are never returned.
-                func position() throws -> Int64 {
-                    let offset = try reader.position([changelog]).first?.offset ?? .invalid
-                    return offset.isAbsolute ? offset.rawValue : low
-                }
-                while try position() < end {
-                    let records = try reader.poll(maxRecords: 5_000, timeout: .seconds(5))
-                    if records.isEmpty, try position() < end {
-                        throw KafkaError(
-                            code: .timedOut, message: "changelog \(changelog) stopped at \(try position()) of \(end)", operation: "restore")
-                    }
-                    for record in records { restorer.read(record) }
-                }
+            try reader.readToEnd(changelog) { records in
+                for record in records { restorer.read(record) }
             }
             restorer.finish()
             return restorer

@@ -72,6 +72,7 @@ struct ReportCommand: ParsableCommand {
         try reader.assign(partitions.map { TopicPartitionOffset($0, .beginning) })
         var byDecision: [String: JSONObject] = [:]
         var order: [String] = []
+        var unreadable = 0
         func done() throws -> Bool {
             try reader.position(partitions).allSatisfy { position in
                 let end = ends[position.topicPartition] ?? 0
@@ -84,11 +85,15 @@ struct ReportCommand: ParsableCommand {
             for record in records {
                 guard let object = (try? JSONReader.parse(String(decoding: record.value ?? [], as: UTF8.self)))?.object,
                     let id = object["decision_id"]?.string
-                else { continue }
+                else {
+                    unreadable += 1
+                    continue
+                }
                 if byDecision[id] == nil { order.append(id) }
                 byDecision[id] = object
             }
         }
+        if unreadable > 0 { printError("\(unreadable) records of the output topics are not Upshift outputs and were left out") }
         return order.map { byDecision[$0]! }
     }
 }

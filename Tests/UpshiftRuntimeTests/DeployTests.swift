@@ -14,16 +14,7 @@ struct DeployTests {
     }
 
     func run(_ command: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return output
+        try UpshiftRuntimeTests.run(URL(fileURLWithPath: "/usr/bin/env"), command, errors: false).output
     }
 
     @Test func everyYAMLFileParses() throws {

@@ -109,16 +109,9 @@ func restoreAll(_ cluster: EmbeddedKafkaCluster, partitions: Int, program: Progr
         settings.groupID = "crash-test-restore"
         settings.isolationLevel = .readCommitted
         let reader = try KafkaConsumer(configuration: settings)
-        let changelog = TopicPartition(OutputTopics().changelog, partition)
         var restorer = Changelog.Restorer(program: program)
-        let (_, end) = try reader.watermarks(of: changelog)
-        try reader.assign([TopicPartitionOffset(changelog, .beginning)])
-        var read: Int64 = 0
-        while read < end {
-            let records = try reader.poll(maxRecords: 10_000, timeout: .seconds(5))
-            if records.isEmpty { break }
+        try reader.readToEnd(TopicPartition(OutputTopics().changelog, partition), maxRecords: 10_000) { records in
             records.forEach { restorer.read($0) }
-            read = records.last!.offset + 1
         }
         restorer.finish()
         return restorer
@@ -154,12 +147,18 @@ final class LogLines: Sendable {
 /// Runs `schemas/validate.py` (Python's `jsonschema`, installed by `make test`) and returns its
 /// exit status and what it printed.
 func schemaCheck(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", repository.appendingPathComponent("schemas/validate.py").path] + arguments)
+}
+
+/// Runs a program to its end; returns its exit status and what it printed (standard error too,
+/// unless `errors` is false).
+func run(_ executable: URL, _ arguments: [String], errors: Bool = true) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", repository.appendingPathComponent("schemas/validate.py").path] + arguments
+    process.executableURL = executable
+    process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = pipe
+    process.standardError = errors ? pipe : FileHandle.nullDevice
     try process.run()
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()

@@ -21,16 +21,8 @@ struct ReportCommandTests {
         for output in outputs + outputs.prefix(100) { try producer.send(records.record(for: output)) }
         #expect(try producer.flush(timeout: .seconds(30)).allSatisfy { (try? $0.result.get()) != nil })
 
-        let process = Process()
-        process.executableURL = try upshiftExecutable()
-        process.arguments = ["report", "--brokers", cluster.bootstrapServers]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let printed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, printed) = try run(try upshiftExecutable(), ["report", "--brokers", cluster.bootstrapServers], errors: false)
+        #expect(status == 0)
         #expect(printed == ExperimentReport(outputs: outputs.compactMap(\.json.object)).text + "\n")
     }
 }
