@@ -91,92 +91,217 @@ public struct EventDecoder: Sendable {
         guard bytes.count <= maximumBytes else {
             throw EventError(field: "record", problem: .tooLarge, reason: "\(bytes.count) bytes is over the limit of \(maximumBytes)")
         }
-        let value: JSONValue
+        var record = RecordFields()
+        let problem: EventError?
         do {
-            value = try JSONReader.parse(bytes)
+            problem = try Self.read(bytes, into: &record)
         } catch {
             throw EventError(field: "record", problem: .malformed, reason: error.description)
         }
-        guard case .object(let record) = value else {
-            throw EventError(field: "record", problem: .notAnObject, reason: "expected a JSON object, got \(value.typeName)")
-        }
-        return try Self.event(from: record)
+        if let problem { throw problem }
+        return try Self.event(from: record, in: bytes)
     }
 
-    static func event(from record: JSONObject) throws(EventError) -> Event {
-        let typeName = try requiredString(record, "type")
+    /// Reads the record's fields, or tells why it is not an object; syntax errors come first, wherever they are.
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>, into record: inout RecordFields) throws(JSONSyntaxError) -> EventError? {
+        var reader = JSONReader(bytes: bytes)
+        reader.skipWhitespace()
+        guard reader.atObject else {
+            let value = try reader.value()
+            try reader.expectEnd()
+            return EventError(field: "record", problem: .notAnObject, reason: "expected a JSON object, got \(value.typeName)")
+        }
+        try record.read(&reader)
+        try reader.expectEnd()
+        return nil
+    }
+
+    private static func event(from record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event {
+        let typeName = try requiredString(record, .type)
         guard let kind = Event.Kind(rawValue: typeName) else {
             throw EventError(
                 field: "type", problem: .unknownType,
                 reason: "unknown event type \"\(typeName)\"; expected one of \(Event.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let userID = try optionalString(record, "userId")
-        let anonymousID = try optionalString(record, "anonymousId")
+        let userID = try optionalString(record, .userId)
+        let anonymousID = try optionalString(record, .anonymousId)
         guard let customerID = userID ?? anonymousID else {
             throw EventError(field: "userId", problem: .missing, reason: "missing: a record needs a userId or an anonymousId")
         }
-        let messageID = try requiredString(record, "messageId")
-        let timestamp = try eventTime(record)
+        let messageID = try requiredString(record, .messageId)
+        let timestamp = try eventTime(record, in: bytes)
         var event = Event(
             kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, messageID: messageID,
             timestamp: timestamp,
-            properties: try optionalObject(record, "properties"),
-            traits: try optionalObject(record, "traits"))
+            properties: try optionalObject(record, .properties),
+            traits: try optionalObject(record, .traits))
         switch kind {
         case .track:
-            event.name = try requiredString(record, "event")
+            event.name = try requiredString(record, .event)
         case .page, .screen:
-            event.name = try optionalString(record, "name")
+            event.name = try optionalString(record, .name)
         case .group:
-            event.groupID = try requiredString(record, "groupId")
+            event.groupID = try requiredString(record, .groupId)
         case .alias:
             guard userID != nil else { throw EventError(field: "userId", problem: .missing, reason: "missing: an alias call needs the userId it links to") }
-            event.previousID = try requiredString(record, "previousId")
+            event.previousID = try requiredString(record, .previousId)
         case .identify:
             break
         }
-        if let timezone = record["context"]?.value(at: ["timezone"])?.string, event.traits["timezone"] == nil, kind == .identify {
+        // `context` is read only for this: most records carry a large one that nothing else needs.
+        if kind == .identify, event.traits["timezone"] == nil, let context = record.context,
+            let timezone = (try? JSONReader.parse(UnsafeBufferPointer(rebasing: bytes[context])))?.value(at: ["timezone"])?.string
+        {
             event.traits["timezone"] = .string(timezone)
         }
         return event
     }
 
-    private static func eventTime(_ record: JSONObject) throws(EventError) -> Timestamp {
-        for field in ["timestamp", "originalTimestamp", "receivedAt"] {
-            guard let value = record[field], value != .null else { continue }
-            guard case .string(let text) = value else {
-                throw EventError(field: field, problem: .wrongType, reason: "expected an ISO-8601 date-time string, got \(value.typeName)")
+    private static func eventTime(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Timestamp {
+        for field in RecordFields.Field.times {
+            switch record.times[field.timeSlot] {
+            case nil, .value(.null)?:
+                continue
+            case .text(let range)?:
+                let text = UnsafeBufferPointer(rebasing: bytes[range])
+                guard let time = ISO8601.parse(bytes: text) else {
+                    throw EventError(field: field.name, problem: .badTime, reason: "not an ISO-8601 date-time: \"\(String(decoding: text, as: UTF8.self))\"")
+                }
+                return time
+            case .value(.string(let text))?:
+                guard let time = ISO8601.parse(text) else {
+                    throw EventError(field: field.name, problem: .badTime, reason: "not an ISO-8601 date-time: \"\(text)\"")
+                }
+                return time
+            case .value(let value)?:
+                throw EventError(field: field.name, problem: .wrongType, reason: "expected an ISO-8601 date-time string, got \(value.typeName)")
             }
-            guard let time = ISO8601.parse(text) else {
-                throw EventError(field: field, problem: .badTime, reason: "not an ISO-8601 date-time: \"\(text)\"")
-            }
-            return time
         }
         throw EventError(field: "timestamp", problem: .missing, reason: "missing: a record needs a timestamp, originalTimestamp or receivedAt")
     }
 
-    private static func requiredString(_ record: JSONObject, _ field: String) throws(EventError) -> String {
+    private static func requiredString(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> String {
         guard let value = try optionalString(record, field) else {
-            throw EventError(field: field, problem: .missing, reason: "missing")
+            throw EventError(field: field.name, problem: .missing, reason: "missing")
         }
         return value
     }
 
-    private static func optionalString(_ record: JSONObject, _ field: String) throws(EventError) -> String? {
-        switch record[field] {
+    private static func optionalString(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> String? {
+        switch record.values[field.rawValue] {
         case nil, .null?: return nil
         case .string(let text)?:
-            guard !text.isEmpty else { throw EventError(field: field, problem: .empty, reason: "empty string") }
+            guard !text.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
             return text
-        case let other?: throw EventError(field: field, problem: .wrongType, reason: "expected a string, got \(other.typeName)")
+        case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected a string, got \(other.typeName)")
         }
     }
 
-    private static func optionalObject(_ record: JSONObject, _ field: String) throws(EventError) -> JSONObject {
-        switch record[field] {
+    private static func optionalObject(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> JSONObject {
+        switch record.values[field.rawValue] {
         case nil, .null?: return JSONObject()
         case .object(let object)?: return object
-        case let other?: throw EventError(field: field, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+        case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
         }
+    }
+}
+
+/// The members of a record that an event is made of, read in one pass without a tree for the
+/// record: the first of each name counts, as a lookup would find it; any other member is checked
+/// and skipped.
+private struct RecordFields {
+    enum Field: Int, CaseIterable {
+        case type, userId, anonymousId, messageId, event, name, properties, traits, groupId, previousId
+        case timestamp, originalTimestamp, receivedAt, context
+
+        /// The event times, in order of preference.
+        static let times: [Field] = [.timestamp, .originalTimestamp, .receivedAt]
+        /// The field a key names, by its length and first byte, then checked whole.
+        static func named(_ key: UnsafeBufferPointer<UInt8>) -> Field? {
+            guard let first = key.first else { return nil }
+            let candidate: Field? =
+                switch (key.count, first) {
+                case (4, UInt8(ascii: "t")): .type
+                case (4, UInt8(ascii: "n")): .name
+                case (5, UInt8(ascii: "e")): .event
+                case (6, UInt8(ascii: "u")): .userId
+                case (6, UInt8(ascii: "t")): .traits
+                case (7, UInt8(ascii: "g")): .groupId
+                case (7, UInt8(ascii: "c")): .context
+                case (9, UInt8(ascii: "m")): .messageId
+                case (9, UInt8(ascii: "t")): .timestamp
+                case (10, UInt8(ascii: "p")): key[2] == UInt8(ascii: "o") ? .properties : .previousId
+                case (10, UInt8(ascii: "r")): .receivedAt
+                case (11, UInt8(ascii: "a")): .anonymousId
+                case (17, UInt8(ascii: "o")): .originalTimestamp
+                default: nil
+                }
+            return candidate.flatMap { field in memcmpEqual(field.key.utf8Start, key.baseAddress!, key.count) ? field : nil }
+        }
+
+        var name: String { key.withUTF8Buffer { String(decoding: $0, as: UTF8.self) } }
+
+        /// The key as bytes, to compare with a record's keys without making a String of each.
+        var key: StaticString {
+            switch self {
+            case .type: "type"
+            case .userId: "userId"
+            case .anonymousId: "anonymousId"
+            case .messageId: "messageId"
+            case .event: "event"
+            case .name: "name"
+            case .properties: "properties"
+            case .traits: "traits"
+            case .groupId: "groupId"
+            case .previousId: "previousId"
+            case .timestamp: "timestamp"
+            case .originalTimestamp: "originalTimestamp"
+            case .receivedAt: "receivedAt"
+            case .context: "context"
+            }
+        }
+
+        var timeSlot: Int { rawValue - Field.timestamp.rawValue }
+    }
+
+    /// An event time as found: the bytes of a plain string, parsed without making a String, or any
+    /// other value, for its error.
+    enum Time {
+        case text(Range<Int>)
+        case value(JSONValue)
+    }
+
+    var values = InlineArray<10, JSONValue?>(repeating: nil)
+    var times = InlineArray<3, Time?>(repeating: nil)
+    /// Where the `context` object stands in the record, read only if it is needed.
+    var context: Range<Int>?
+
+    mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
+        try reader.members { reader, key throws(JSONSyntaxError) in
+            guard let field = Self.field(key, reader) else { return try reader.skipValue() }
+            switch field {
+            case .context:
+                let start = reader.index
+                try reader.skipValue()
+                if context == nil { context = start..<reader.index }
+            case .timestamp, .originalTimestamp, .receivedAt:
+                guard times[field.timeSlot] == nil else { return try reader.skipValue() }
+                if reader.atString {
+                    let text = try reader.rawString()
+                    times[field.timeSlot] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
+                } else {
+                    times[field.timeSlot] = .value(try reader.value())
+                }
+            default:
+                guard values[field.rawValue] == nil else { return try reader.skipValue() }
+                values[field.rawValue] = try reader.value()
+            }
+        }
+    }
+
+    private static func field(_ key: JSONReader.RawString, _ reader: JSONReader) -> Field? {
+        guard key.escaped else { return Field.named(reader.bytes(of: key)) }
+        var text = reader.text(of: key)
+        return text.withUTF8 { Field.named($0) }
     }
 }

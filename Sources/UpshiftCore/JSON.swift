@@ -90,9 +90,13 @@ public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 /// A strict JSON reader (RFC 8259) over UTF-8 bytes, with a nesting limit.
+///
+/// Besides building a ``JSONValue``, it can walk an object member by member and skip values it
+/// does not need, with the same checks and the same errors: the event decoder reads the fields
+/// of a record that way, without a tree for the record itself.
 public struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    private(set) var index = 0
     private var depth = 0
     private static let maximumDepth = 64
 
@@ -105,16 +109,22 @@ public struct JSONReader {
         var reader = JSONReader(bytes: bytes)
         reader.skipWhitespace()
         let value = try reader.value()
-        reader.skipWhitespace()
-        guard reader.index == bytes.count else { throw reader.error("unexpected text after the value") }
+        try reader.expectEnd()
         return value
     }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    /// A string as it stands in the text, between its quotes: decoded only when asked.
+    struct RawString {
+        var range: Range<Int>
+        /// Whether it holds escapes, so that its bytes are not its text.
+        var escaped: Bool
+    }
 
     private func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -123,16 +133,43 @@ public struct JSONReader {
         }
     }
 
-    private mutating func value() throws(JSONSyntaxError) -> JSONValue {
+    /// After the value: only whitespace may follow.
+    mutating func expectEnd() throws(JSONSyntaxError) {
+        skipWhitespace()
+        guard index == bytes.count else { throw error("unexpected text after the value") }
+    }
+
+    /// Whether the next value is an object, without reading it.
+    var atObject: Bool { index < bytes.count && bytes[index] == UInt8(ascii: "{") }
+
+    /// Whether the next value is a string, without reading it.
+    var atString: Bool { index < bytes.count && bytes[index] == UInt8(ascii: "\"") }
+
+    mutating func value() throws(JSONSyntaxError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return .object(try object())
         case UInt8(ascii: "["): return .array(try array())
-        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "\""): return .string(text(of: try rawString()))
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+        }
+    }
+
+    /// Reads past the next value, checking it as ``value()`` would, and builds nothing.
+    mutating func skipValue() throws(JSONSyntaxError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): try members { reader, _ throws(JSONSyntaxError) in try reader.skipValue() }
+        case UInt8(ascii: "["): try elements { reader throws(JSONSyntaxError) in try reader.skipValue() }
+        case UInt8(ascii: "\""): _ = try rawString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
         default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
         }
     }
@@ -151,26 +188,40 @@ public struct JSONReader {
     }
 
     private mutating func object() throws(JSONSyntaxError) -> JSONObject {
+        var members: [(key: String, value: JSONValue)] = []
+        try self.members { reader, key throws(JSONSyntaxError) in
+            // Most objects of an event have a few members: one allocation instead of a doubling series.
+            if members.isEmpty { members.reserveCapacity(8) }
+            members.append((reader.text(of: key), try reader.value()))
+        }
+        return JSONObject(members)
+    }
+
+    private mutating func array() throws(JSONSyntaxError) -> [JSONValue] {
+        var values: [JSONValue] = []
+        try elements { reader throws(JSONSyntaxError) in values.append(try reader.value()) }
+        return values
+    }
+
+    /// Walks the object at the reader, handing `member` each key; `member` must read its value.
+    mutating func members(_ member: (inout JSONReader, RawString) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var members: [(key: String, value: JSONValue)] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return JSONObject(members)
+            return
         }
-        // Most objects of an event have a few members: one allocation instead of a doubling series.
-        members.reserveCapacity(8)
         while true {
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let key = try string()
+            guard atString else { throw error("expected a member name") }
+            let key = try rawString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            members.append((key, try value()))
+            try member(&self, key)
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -179,23 +230,23 @@ public struct JSONReader {
             }
             guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
             index += 1
-            return JSONObject(members)
+            return
         }
     }
 
-    private mutating func array() throws(JSONSyntaxError) -> [JSONValue] {
+    /// Walks the array at the reader; `element` must read each value.
+    private mutating func elements(_ element: (inout JSONReader) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var elements: [JSONValue] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return elements
+            return
         }
         while true {
             skipWhitespace()
-            elements.append(try value())
+            try element(&self)
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in an array") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -204,66 +255,117 @@ public struct JSONReader {
             }
             guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
             index += 1
-            return elements
+            return
         }
     }
 
-    private mutating func string() throws(JSONSyntaxError) -> String {
+    /// Reads past the string at the reader, checking its escapes and control characters.
+    mutating func rawString() throws(JSONSyntaxError) -> RawString {
         index += 1
         let start = index
-        // Fast path: no escapes.
-        while index < bytes.count {
+        var escaped = false
+        while true {
+            index = nextSpecialByte(from: index)
+            guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 index += 1
-                return text
+                return RawString(range: start..<(index - 1), escaped: escaped)
             }
-            if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in a string") }
             index += 1
-        }
-        var scalars = Array(bytes[start..<index])
-        while index < bytes.count {
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "\""):
-                index += 1
-                return String(decoding: scalars, as: UTF8.self)
-            case UInt8(ascii: "\\"):
-                index += 1
-                guard index < bytes.count else { throw error("unterminated escape") }
-                let escaped = bytes[index]
-                index += 1
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escaped)
-                case UInt8(ascii: "b"): scalars.append(0x08)
-                case UInt8(ascii: "f"): scalars.append(0x0C)
-                case UInt8(ascii: "n"): scalars.append(0x0A)
-                case UInt8(ascii: "r"): scalars.append(0x0D)
-                case UInt8(ascii: "t"): scalars.append(0x09)
-                case UInt8(ascii: "u"):
-                    var code = try hex4()
-                    if (0xD800..<0xDC00).contains(code) {
-                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
-                        else { throw error("unpaired surrogate") }
-                        index += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00..<0xE000).contains(code) {
-                        throw error("unpaired surrogate")
-                    }
-                    scalars.append(contentsOf: String(Character(Unicode.Scalar(code)!)).utf8)
-                default: throw error("invalid escape")
+            escaped = true
+            guard index < bytes.count else { throw error("unterminated escape") }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                continue
+            case UInt8(ascii: "u"):
+                let code = try hex4()
+                if (0xD800..<0xDC00).contains(code) {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                    else { throw error("unpaired surrogate") }
+                    index += 2
+                    guard (0xDC00..<0xE000).contains(try hex4()) else { throw error("unpaired surrogate") }
+                } else if (0xDC00..<0xE000).contains(code) {
+                    throw error("unpaired surrogate")
                 }
-            default:
-                if byte < 0x20 { throw error("control character in a string") }
-                scalars.append(byte)
-                index += 1
+            default: throw error("invalid escape")
             }
         }
-        throw error("unterminated string")
+    }
+
+    /// Where the next quote, backslash or control character is at or after `position` (the end
+    /// if there is none), looking at eight bytes at a time: most bytes of a string need no look
+    /// of their own.
+    private func nextSpecialByte(from position: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let raw = UnsafeRawPointer(bytes.baseAddress!)
+        var position = position
+        while position + 8 <= bytes.count {
+            let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            // The classic tests for a byte below 0x20 and for a zero byte (after the xors): exact
+            // for the lowest such byte, which is the one wanted.
+            let special = (((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
+                & (ones &* 0x80)
+            if special != 0 { return position + special.trailingZeroBitCount / 8 }
+            position += 8
+        }
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return position }
+            position += 1
+        }
+        return position
+    }
+
+    /// The bytes of a string read by ``rawString()``, escapes and all.
+    func bytes(of raw: RawString) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[raw.range]) }
+
+    /// The text of a string read by ``rawString()``, its escapes decoded (they were checked then).
+    func text(of raw: RawString) -> String {
+        guard raw.escaped else { return String(decoding: bytes(of: raw), as: UTF8.self) }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(raw.range.count)
+        var index = raw.range.lowerBound
+        func hex4(_ at: Int) -> UInt32 {
+            (at..<at + 4).reduce(0) { value, position in
+                let byte = bytes[position]
+                let digit = byte <= UInt8(ascii: "9") ? byte - 48 : (byte | 0x20) - 87
+                return value << 4 | UInt32(digit)
+            }
+        }
+        while index < raw.range.upperBound {
+            let byte = bytes[index]
+            index += 1
+            guard byte == UInt8(ascii: "\\") else {
+                decoded.append(byte)
+                continue
+            }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "b"): decoded.append(0x08)
+            case UInt8(ascii: "f"): decoded.append(0x0C)
+            case UInt8(ascii: "n"): decoded.append(0x0A)
+            case UInt8(ascii: "r"): decoded.append(0x0D)
+            case UInt8(ascii: "t"): decoded.append(0x09)
+            case UInt8(ascii: "u"):
+                var code = hex4(index)
+                index += 4
+                if (0xD800..<0xDC00).contains(code) {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (hex4(index + 2) - 0xDC00)
+                    index += 6
+                }
+                decoded.append(contentsOf: String(Character(Unicode.Scalar(code)!)).utf8)
+            default: decoded.append(escape)
+            }
+        }
+        return String(decoding: decoded, as: UTF8.self)
     }
 
     private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
@@ -321,7 +423,7 @@ public struct JSONReader {
     }
 }
 
-private func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
     for offset in 0..<count where a[offset] != b[offset] { return false }
     return true
 }

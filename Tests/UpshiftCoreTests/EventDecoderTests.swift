@@ -102,4 +102,51 @@ struct EventDecoderTests {
         #expect(writer.text == #"{"a":[1,2.5,-3e-07,true,null],"b":{"c":"line\nbreak \"quoted\" é 😀"}}"#)
         #expect(try JSONReader.parse(writer.text) == JSONReader.parse(text))
     }
+
+    @Test func firstOfARepeatedMemberCountsAndEscapedKeysAreRead() throws {
+        let event = try decoder.decode(#"{"type":"track","user\u0049d":"u1","userId":"u2","messageId":"m","timestamp":"2026-03-01T10:00:00Z","timestamp":"junk","event":"E\u00e9"}"#)
+        #expect(event.customerID == "u1")
+        #expect(event.timestamp == at("2026-03-01T10:00Z"))
+        #expect(event.name == "Eé")
+    }
+
+    @Test func escapedTimestampIsDecodedBeforeParsing() throws {
+        let event = try decoder.decode(#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00\u005a","event":"E"}"#)
+        #expect(event.timestamp == at("2026-03-01T10:00Z"))
+    }
+
+    @Test(arguments: [
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","context":{"ip":"1.2.3.4",}}"#,
+         "record: invalid JSON at byte 118: expected a member name"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","sentAt":"\q"}"#,
+         "record: invalid JSON at byte 104: invalid escape"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","extra":[1,tru]}"#,
+         "record: invalid JSON at byte 103: invalid literal"),
+        (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"} x"#,
+         "record: invalid JSON at byte 93: unexpected text after the value"),
+    ])
+    func membersNotReadAreStillChecked(record: String, message: String) {
+        let error = #expect(throws: EventError.self) { try decoder.decode(record) }
+        #expect(error?.description == message)
+        #expect(error?.problem == .malformed)
+    }
+
+    @Test func skippedMembersAreCheckedAsTheTreeReaderChecksThem() {
+        // Whatever sits in a member the decoder skips, it fails or passes with the reader's own verdict.
+        let values = [#""a\u0041\ud83d\ude00""#, #""\ud83d""#, #""tab\there""#, #"[1,{"a":[true,false,null]},-2.5e3]"#, #"01"#, #"{"a":}"#, #""\u12""#]
+        for value in values {
+            let record = #"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","context":"# + value + "}"
+            #expect(verdict { try JSONReader.parse(record) }.map { "record: \($0)" } == verdict { try decoder.decode(record) }, "\(value)")
+        }
+    }
+
+    /// The error a call throws, as text, or nil when it succeeds.
+    private func verdict(_ body: () throws -> Any) -> String? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
 }
