@@ -25,13 +25,26 @@ public struct DecisionEngine: Sendable {
         let routes: [String: EventRoutes]
         /// Each workflow's trigger's `sustained`, for the timer scan that runs on every event.
         let sustained: [TimeSpan?]
+        /// The metric definitions, each behind a reference: taking one out costs one retain, not
+        /// one for each of its strings and arrays.
+        let metrics: [Metric]
 
         init(program: Program) {
             self.program = program
             routes = EventRoutes.index(program)
             sustained = program.workflows.map(\.trigger.sustained)
+            metrics = program.metrics.map(Metric.init)
         }
     }
+
+    final class Metric: Sendable {
+        let definition: MetricDefinition
+
+        init(_ definition: MetricDefinition) { self.definition = definition }
+    }
+
+    /// The definition of metric `index`, shared, not copied.
+    func metric(_ index: Int) -> Metric { compiled.metrics[index] }
 
     /// What became of an event.
     public enum Disposition: String, Sendable, Hashable {
@@ -58,7 +71,9 @@ public struct DecisionEngine: Sendable {
     /// Applies an event. Timers due at or before the event's time fire first, in due order.
     public func process(_ event: Event, at now: Timestamp, state: inout CustomerState) -> Result {
         var context = Context(engine: self, decisionTime: now)
-        let mark = StableHash.of(event.messageID.utf8)
+        var hasher = StableHasher()
+        hasher.combine(event.messageID)
+        let mark = hasher.value
         if state.recentMessages.contains(where: { $0.hash == mark }) {
             return Result(disposition: .duplicate, outputs: [], nextTimer: nextTimer(state))
         }
@@ -91,11 +106,12 @@ public struct DecisionEngine: Sendable {
         fire(upTo: now, state: &state).outputs
     }
 
-    /// As ``fireTimers(upTo:state:)``, also telling which treatment arms the customer entered.
-    func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey]) {
+    /// As ``fireTimers(upTo:state:)``, also telling which treatment arms the customer entered and
+    /// when the next timer is due.
+    func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey], nextTimer: Timestamp?) {
         var context = Context(engine: self, decisionTime: now)
         context.fireTimers(upTo: now, state: &state)
-        return (context.outputs, context.entered)
+        return (context.outputs, context.entered, nextTimer(state))
     }
 
     /// When this customer's next timer is due, if one is pending.
@@ -148,11 +164,11 @@ private struct Context {
     mutating func apply(_ event: Event, to state: inout CustomerState) {
         switch event.kind {
         case .identify:
-            for member in event.traits.members { state.traits[member.key] = member.value }
+            state.traits.merge(event.traits)
             scheduleDateTriggers(&state, at: event.timestamp)
         case .group:
             state.accountID = event.groupID
-            for member in event.traits.members { state.accountTraits[member.key] = member.value }
+            state.accountTraits.merge(event.traits)
         case .alias:
             if let previous = event.previousID, !state.aliases.contains(previous) { state.aliases.append(previous) }
         case .track, .page, .screen:
@@ -164,11 +180,11 @@ private struct Context {
 
         let routes = engine.routes[name]
         for index in routes?.metrics ?? [] {
-            let metric = program.metrics[index]
-            guard metric.filter.allSatisfy({ $0.matches(properties) }) else { continue }
+            let metric = engine.metric(index)
+            guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
-                metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
-                anchor: anchor(metric, state))
+                metric.definition, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
+                anchor: anchor(metric.definition, state))
         }
         for index in routes?.suppressionStarts ?? [] {
             state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
@@ -301,8 +317,8 @@ private struct Context {
         case .beforeDate, .afterEvent:
             return
         }
-        let metric = program.metrics[metricIndex]
-        let measured = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric, state))
+        let metric = engine.metric(metricIndex)
+        let measured = state.metrics[metricIndex].value(metric.definition, at: time, anchor: anchor(metric.definition, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= atLeast else {
             state.workflows[index].conditionSince = nil
@@ -316,14 +332,14 @@ private struct Context {
         state.workflows[index].sustainedChecked = true
         guard mayEnter(index, at: time, state) else { return }
 
-        var evidence: JSONObject = ["trigger": limit == nil ? "metric" : "ratio", "metric": .string(metric.name), "value": .number(measured)]
+        var evidence: JSONObject = ["trigger": limit == nil ? "metric" : "ratio", "metric": .string(metric.definition.name), "value": .number(measured)]
         if case .ratio(_, let path, _, _) = workflow.trigger, let limit {
             evidence["of"] = .string(path.joined(separator: "."))
             evidence["limit"] = .number(limit)
             evidence["ratio"] = .number(rounded(value))
         }
         evidence["at_least"] = .number(atLeast)
-        evidence["window"] = .string(describe(metric.window))
+        evidence["window"] = .string(describe(metric.definition.window))
         if sustained > .zero {
             evidence["sustained"] = .string(sustained.description)
             evidence["since"] = .string(since.description)
@@ -355,7 +371,7 @@ private struct Context {
         guard mayEnter(index, at: time, state) else { return }
         let memory = state.workflows[index]
         guard workflow.eligibility.allSatisfy({ holds($0, at: time, state) }) else { return }
-        let active = workflow.suppressions.filter { isSuppressed($0, at: time, state) }.map { program.suppressions[$0].name }
+        let active = activeSuppressions(workflow, at: time, state)
         if !active.isEmpty {
             if active != memory.lastSuppression {
                 state.workflows[index].lastSuppression = active
@@ -368,7 +384,7 @@ private struct Context {
         }
         let heldOut = Double(StableHash.bucket([workflow.salt, state.customerID])) < workflow.holdoutPercent * 100
         let variant = heldOut ? nil : variant(workflow, state.customerID)
-        if !heldOut, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment")] {
+        if !heldOut, !engine.paused.isEmpty, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment")] {
             let reason = "paused: \(guardrail)"
             if memory.lastSuppression != [reason] {
                 state.workflows[index].lastSuppression = [reason]
@@ -467,10 +483,19 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(program.metrics[index], at: time, anchor: anchor(program.metrics[index], state))))
+                for: .number(state.metrics[index].value(engine.metric(index).definition, at: time, anchor: anchor(engine.metric(index).definition, state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }
+    }
+
+    /// The names of the workflow's suppressions active at `time`; no array is made when there are none.
+    func activeSuppressions(_ workflow: Workflow, at time: Timestamp, _ state: CustomerState) -> [String] {
+        var active: [String] = []
+        for index in workflow.suppressions where isSuppressed(index, at: time, state) {
+            active.append(program.suppressions[index].name)
+        }
+        return active
     }
 
     func isSuppressed(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
@@ -483,7 +508,7 @@ private struct Context {
     mutating func advance(at time: Timestamp, state: inout CustomerState) {
         while var run = state.run, run.waiting == nil {
             let workflow = program.workflows[run.workflow]
-            if let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: run.variant ?? "treatment")] {
+            if !engine.paused.isEmpty, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: run.variant ?? "treatment")] {
                 return end(run, reason: "paused: \(guardrail)", at: time, state: &state)
             }
             guard run.position < workflow.instructions.count else {
@@ -492,7 +517,7 @@ private struct Context {
             let instruction = workflow.instructions[run.position]
             switch instruction.operation {
             case .send(let channel, let template, let offer):
-                let active = workflow.suppressions.filter { isSuppressed($0, at: time, state) }.map { program.suppressions[$0].name }
+                let active = activeSuppressions(workflow, at: time, state)
                 if !active.isEmpty {
                     var output = makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
                     output.reasons = active
@@ -568,13 +593,14 @@ private struct Context {
 
     /// Why a channel may not be used for this customer, if it may not.
     func blockedReason(_ channel: Channel, _ state: CustomerState) -> String? {
-        if state.channels.unsubscribed.contains(channel) || state.trait(["unsubscribed", channel.rawValue])?.bool == true {
+        if state.channels.unsubscribed.contains(channel) || state.traits["unsubscribed"]?.object?[channel.rawValue]?.bool == true {
             return "unsubscribed:\(channel.rawValue)"
         }
-        if channel == .sms, !state.channels.subscribed.contains(.sms), state.trait(["consent", "sms"])?.bool != true {
+        let consent = state.traits["consent"]?.object?[channel.rawValue]?.bool
+        if channel == .sms, !state.channels.subscribed.contains(.sms), consent != true {
             return "no_consent:sms"
         }
-        if state.trait(["consent", channel.rawValue])?.bool == false { return "no_consent:\(channel.rawValue)" }
+        if consent == false { return "no_consent:\(channel.rawValue)" }
         return nil
     }
 
@@ -613,7 +639,13 @@ private struct Context {
     }
 
     func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: [String]) -> Output {
-        let decisionID = StableHash.hex(StableHash.of([state.customerID, workflow.id, String(workflow.version), kind.rawValue] + id))
+        var hasher = StableHasher()
+        hasher.combine(state.customerID)
+        hasher.combine(workflow.id)
+        hasher.combine(String(workflow.version))
+        hasher.combine(kind.rawValue)
+        for part in id { hasher.combine(part) }
+        let decisionID = StableHash.hex(hasher.value)
         var output = Output(kind: kind, decisionID: decisionID, customerID: state.customerID, eventTime: time, decisionTime: max(decisionTime, time))
         output.workflowID = workflow.id
         output.workflowVersion = workflow.version

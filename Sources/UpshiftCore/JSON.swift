@@ -59,6 +59,13 @@ public struct JSONObject: Sendable, Hashable {
 
     public var isEmpty: Bool { members.isEmpty }
 
+    /// Sets each member of `other` here, replacing a member of the same name in its place or
+    /// adding it at the end; room is made once.
+    public mutating func merge(_ other: JSONObject) {
+        members.reserveCapacity(members.count + other.members.count)
+        for member in other.members { self[member.key] = member.value }
+    }
+
     /// The value at a dotted path of keys, walking nested objects.
     public func value(at path: [String]) -> JSONValue? {
         guard let first = path.first, var current = self[first] else { return nil }

@@ -137,17 +137,16 @@ public struct MetricState: Sendable, Hashable {
 /// Swift's `Hasher`, for decision ids, holdout and variant assignment, and distinct values.
 public enum StableHash {
     public static func of(_ bytes: some Sequence<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return hash
+        var hasher = StableHasher()
+        for byte in bytes { hasher.combine(byte) }
+        return hasher.value
     }
 
     /// The hash of the parts joined by a unit separator, so that ("ab", "c") and ("a", "bc") differ.
     public static func of(_ parts: [String]) -> UInt64 {
-        of(parts.joined(separator: "\u{1F}").utf8)
+        var hasher = StableHasher()
+        for part in parts { hasher.combine(part) }
+        return hasher.value
     }
 
     /// A uniform position in 0..<10,000 (hundredths of a percent), mixed so that nearby inputs spread.
@@ -159,8 +158,35 @@ public enum StableHash {
         return Int(x % 10_000)
     }
 
+    /// Sixteen lowercase hex digits.
     public static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            for position in 0..<16 {
+                let digit = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * position)) & 0xF
+                buffer[position] = digit < 10 ? 48 + digit : 87 + digit
+            }
+            return 16
+        }
+    }
+}
+
+/// ``StableHash`` taken part by part, as `of(parts)` would join them, without making the joined text.
+public struct StableHasher {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var parts = 0
+
+    public init() {}
+
+    mutating func combine(_ byte: UInt8) {
+        value ^= UInt64(byte)
+        value &*= 0x0000_0100_0000_01b3
+    }
+
+    /// Adds a part, after a unit separator if it is not the first.
+    public mutating func combine(_ part: String) {
+        if parts > 0 { combine(0x1F) }
+        parts += 1
+        var part = part
+        part.withUTF8 { for byte in $0 { combine(byte) } }
     }
 }

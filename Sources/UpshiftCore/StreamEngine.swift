@@ -51,15 +51,15 @@ public struct StreamEngine: Sendable {
     /// As ``process(_:)``, also telling what became of the event (applied, duplicate, late).
     public mutating func handle(_ event: Event) -> DecisionEngine.Result {
         var outputs = advance(to: event.timestamp)
-        var event = event
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
-        if event.userID == nil, let known = aliases[event.customerID] { event.customerID = known }
+        // The state an anonymous id was linked to; the event itself is not copied to say so.
+        let customerID = event.userID == nil ? aliases[event.customerID] ?? event.customerID : event.customerID
         // Mutated in place in the dictionary: a copy out and back would copy every array in the state.
         let engine = self.engine
-        let result = engine.process(event, at: event.timestamp, state: &states[event.customerID, default: engine.newState(for: event.customerID)])
+        let result = engine.process(event, at: event.timestamp, state: &states[customerID, default: engine.newState(for: customerID)])
         summary.record(result.disposition)
-        if result.disposition != .duplicate { changed.insert(event.customerID) }
-        schedule(event.customerID, result.nextTimer)
+        if result.disposition != .duplicate { changed.insert(customerID) }
+        schedule(customerID, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
         if monitor.isActive { outputs += watch(entered: result.entered, result.outputs) }
@@ -96,9 +96,9 @@ public struct StreamEngine: Sendable {
             timers.removeMin()
             guard dueTimes[next.customerID] == next.due else { continue }
             let engine = self.engine
-            let (fired, entered) = engine.fire(upTo: next.due, state: &states[next.customerID]!)
+            let (fired, entered, nextTimer) = engine.fire(upTo: next.due, state: &states[next.customerID]!)
             changed.insert(next.customerID)
-            schedule(next.customerID, engine.nextTimer(states[next.customerID]!))
+            schedule(next.customerID, nextTimer)
             summary.record(fired)
             outputs += fired
             if monitor.isActive { outputs += watch(entered: entered, fired) }
@@ -151,9 +151,8 @@ public struct StreamEngine: Sendable {
 
     /// Queues a customer's due time once; an entry left behind by a change is skipped when it comes up.
     private mutating func schedule(_ customerID: String, _ due: Timestamp?) {
-        guard dueTimes[customerID] != due else { return }
-        dueTimes[customerID] = due
-        if let due { timers.insert(PendingTimer(due: due, customerID: customerID)) }
+        let previous = if let due { dueTimes.updateValue(due, forKey: customerID) } else { dueTimes.removeValue(forKey: customerID) }
+        if let due, previous != due { timers.insert(PendingTimer(due: due, customerID: customerID)) }
     }
 }
 

@@ -135,6 +135,15 @@ struct ReplayTests {
         #expect(StableHash.bucket(["post-delivery-warranty", "customer-1"]) < 1000)
         #expect(StableHash.bucket(["post-delivery-warranty", "customer-2"]) >= 1000)
     }
+
+    @Test func stableHashIsFNV1aOfThePartsJoinedByAUnitSeparator() {
+        #expect(StableHash.of("a".utf8) == 0xaf63_dc4c_8601_ec8c)
+        #expect(StableHash.of(["a"]) == 0xaf63_dc4c_8601_ec8c)
+        #expect(StableHash.of(["ab", "c"]) == StableHash.of("ab\u{1F}c".utf8))
+        #expect(StableHash.of(["ab", "c"]) != StableHash.of(["a", "bc"]))
+        #expect(StableHash.hex(0xaf63_dc4c_8601_ec8c) == "af63dc4c8601ec8c")
+        #expect(StableHash.hex(1) == "0000000000000001")
+    }
 }
 
 @Suite("State encoding")
