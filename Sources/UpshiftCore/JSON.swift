@@ -272,7 +272,7 @@ public struct JSONReader {
         let start = index
         var escaped = false
         while true {
-            index = nextSpecialByte(from: index)
+            index = nextByteToEscape(in: bytes, from: index)
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
@@ -302,32 +302,6 @@ public struct JSONReader {
             default: throw error("invalid escape")
             }
         }
-    }
-
-    /// Where the next quote, backslash or control character is at or after `position` (the end
-    /// if there is none), looking at eight bytes at a time: most bytes of a string need no look
-    /// of their own.
-    private func nextSpecialByte(from position: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let raw = UnsafeRawPointer(bytes.baseAddress!)
-        var position = position
-        while position + 8 <= bytes.count {
-            let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let quote = word ^ (ones &* 0x22)
-            let backslash = word ^ (ones &* 0x5C)
-            // The classic tests for a byte below 0x20 and for a zero byte (after the xors): exact
-            // for the lowest such byte, which is the one wanted.
-            let special = (((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
-                & (ones &* 0x80)
-            if special != 0 { return position + special.trailingZeroBitCount / 8 }
-            position += 8
-        }
-        while position < bytes.count {
-            let byte = bytes[position]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return position }
-            position += 1
-        }
-        return position
     }
 
     /// The bytes of a string read by ``rawString()``, escapes and all.
@@ -430,6 +404,34 @@ public struct JSONReader {
     }
 }
 
+/// Where the next quote, backslash or control character is at or after `position` (the end if
+/// there is none): the bytes a JSON string must escape, and where a reader must look closer. It
+/// looks at eight bytes at a time: most bytes of a string need no look of their own.
+func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) -> Int {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    var position = position
+    if let base = bytes.baseAddress {
+        let raw = UnsafeRawPointer(base)
+        while position + 8 <= bytes.count {
+            let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            // The classic tests for a byte below 0x20 and for a zero byte (after the xors): exact
+            // for the lowest such byte, which is the one wanted.
+            let special = (((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
+                & (ones &* 0x80)
+            if special != 0 { return position + special.trailingZeroBitCount / 8 }
+            position += 8
+        }
+    }
+    while position < bytes.count {
+        let byte = bytes[position]
+        if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return position }
+        position += 1
+    }
+    return position
+}
+
 func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
     for offset in 0..<count where a[offset] != b[offset] { return false }
     return true
@@ -440,6 +442,17 @@ public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
 
     public init() { bytes.reserveCapacity(256) }
+
+    /// Writes on after `bytes`, which it takes over: a caller that embeds JSON in a buffer of its
+    /// own gets it back with ``take()``, without a copy either way.
+    init(continuing bytes: inout [UInt8]) { swap(&self.bytes, &bytes) }
+
+    /// Hands the bytes back, leaving the writer empty.
+    mutating func take() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
 
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
@@ -483,14 +496,13 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "\""))
             // Runs of plain bytes are copied whole; only quotes, backslashes and controls are escaped.
             var start = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            while true {
+                let index = nextByteToEscape(in: utf8, from: start)
                 bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-                escape(byte)
+                guard index < utf8.count else { break }
+                escape(utf8[index])
                 start = index + 1
             }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
             bytes.append(UInt8(ascii: "\""))
         }
     }

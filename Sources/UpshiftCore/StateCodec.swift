@@ -204,7 +204,10 @@ public enum StateCodec {
     }
 
     private struct Writer {
+        /// Most states encode to under 1 KiB: one allocation, not a doubling series.
         var bytes: [UInt8] = []
+
+        init() { bytes.reserveCapacity(1024) }
 
         mutating func byte(_ value: UInt8) { bytes.append(value) }
 
@@ -240,12 +243,24 @@ public enum StateCodec {
             if let value { string(value) }
         }
 
+        /// The JSON text after its length. It is written in place, and the length, known only then,
+        /// slid in before it.
         mutating func json(_ object: JSONObject) {
             if object.isEmpty { return count(0) }
-            var writer = JSONWriter()
+            let start = bytes.count
+            var writer = JSONWriter(continuing: &bytes)
             writer.write(.object(object))
-            count(writer.bytes.count)
-            bytes.append(contentsOf: writer.bytes)
+            bytes = writer.take()
+            // The length's varint, packed little end first into one word: no array for it.
+            var length = UInt64(bytes.count - start)
+            var packed: UInt64 = 0
+            var size = 0
+            repeat {
+                packed |= (length & 0x7F | (length >= 0x80 ? 0x80 : 0)) << UInt64(8 * size)
+                length >>= 7
+                size += 1
+            } while length > 0
+            withUnsafeBytes(of: packed.littleEndian) { bytes.insert(contentsOf: $0.prefix(size), at: start) }
         }
     }
 

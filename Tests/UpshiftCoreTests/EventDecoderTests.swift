@@ -140,6 +140,22 @@ struct EventDecoderTests {
         }
     }
 
+    @Test func escapesAreFoundWhereverTheyFallInAWord() throws {
+        // The writer and the reader look at eight bytes at a time: put each kind of byte to escape
+        // at every position of the first words, and in the tail after them.
+        for special in ["\u{01}", "\"", "\\", "\n"] {
+            for position in 0..<20 {
+                let text = String(repeating: "a", count: position) + special + "bcdefghij"
+                var writer = JSONWriter()
+                writer.write(string: text)
+                let escaped = ["\u{01}": "\\u0001", "\"": "\\\"", "\\": "\\\\", "\n": "\\n"][special]!
+                #expect(writer.text == "\"" + String(repeating: "a", count: position) + escaped + "bcdefghij\"")
+                #expect(try JSONReader.parse(writer.text) == .string(text))
+            }
+        }
+        #expect(throws: JSONSyntaxError.self) { try JSONReader.parse("\"abcdefghijkl\u{01}mn\"") }
+    }
+
     /// The error a call throws, as text, or nil when it succeeds.
     private func verdict(_ body: () throws -> Any) -> String? {
         do {
