@@ -6,7 +6,7 @@
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: demo test broker bench-kafka bench-engine bench-stream deps python-deps browser kcat
+.PHONY: demo test broker bench-kafka bench-engine bench-stream bench-hot-paths deps python-deps browser kcat
 
 ## The demo: an embedded broker, the example workflows and a generated population, decisions printed live.
 demo: deps
@@ -36,6 +36,11 @@ bench-engine:
 bench-stream: deps
 	swift build -c release --product StreamThroughput
 	.build/release/StreamThroughput
+
+## The hot paths one at a time (decode, apply, encode, write, produce), per operation with mallocs,
+## with ordo-one/benchmark.
+bench-hot-paths: deps
+	swift package benchmark --target HotPaths
 
 deps:
 	@pkg-config --exists rdkafka || { \

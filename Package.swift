@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(
@@ -72,6 +73,12 @@ let package = Package(
             name: "StreamThroughput",
             dependencies: ["Kafka", "UpshiftCore", "UpshiftRuntime"],
             path: "Benchmarks/StreamThroughput"
+        ),
+        .executableTarget(
+            name: "HotPaths",
+            dependencies: ["Kafka", "UpshiftCore", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/HotPaths",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "UpshiftCoreTests", dependencies: ["UpshiftCore"]),
