@@ -5,21 +5,38 @@ import HeapModule
 /// run on stream time); ``advance(to:)`` moves it on without an event (a live run on the wall
 /// clock). Which customers changed is kept until ``takeChanged()``, for a changelog.
 ///
+/// Each customer has a slot, found by one dictionary lookup per event; their state, pending due
+/// time and changed mark live together in it, and the timer queue refers to slots, so that a
+/// timer firing costs no lookup by id.
+///
 /// Feed events in event-time order (``ReplayInput`` sorts a file's records that way).
 public struct StreamEngine: Sendable {
     public private(set) var engine: DecisionEngine
-    public private(set) var states: [String: CustomerState] = [:]
     public private(set) var summary = ReplaySummary()
     /// Anonymous ids linked by `alias` calls to the known id whose state they use.
     public private(set) var aliases: [String: String] = [:]
+    private var slots: [String: Int] = [:]
+    /// Slot-indexed; a forgotten customer's slot is not held until it is reused. Not optionals:
+    /// reading one field of an optional element would copy the whole state out.
+    private var customers: [Customer] = []
+    private var freeSlots: [Int] = []
     private var timers = Heap<PendingTimer>()
-    /// Each customer's pending due time; a queued entry that no longer matches is stale.
-    private var dueTimes: [String: Timestamp] = [:]
 
-    /// Customers changed or forgotten since the last ``takeChanged()``.
-    private var changed: Set<String> = []
+    /// Slots changed since the last ``takeChanged()`` (each once: see ``Customer/changed``), and
+    /// the ids forgotten since then.
+    private var changedSlots: [Int] = []
+    private var forgotten: Set<String> = []
     /// Counts assignments and guardrail events per arm, for pauses.
     private var monitor: GuardrailMonitor
+
+    private struct Customer: Sendable {
+        var state: CustomerState
+        /// The due time queued for it; a queued entry that no longer matches is stale.
+        var due: Timestamp?
+        var changed = false
+        /// False for a slot freed by ``forget(_:)``, whose state is an empty placeholder.
+        var held = true
+    }
 
     public init(program: Program) {
         engine = DecisionEngine(program: program)
@@ -28,18 +45,38 @@ public struct StreamEngine: Sendable {
 
     /// Starts from restored states, with their timers queued.
     public init(program: Program, states: [String: CustomerState]) {
-        engine = DecisionEngine(program: program)
-        monitor = GuardrailMonitor(program: program)
-        self.states = states
-        for (customerID, state) in states { schedule(customerID, engine.nextTimer(state)) }
+        self.init(program: program)
+        for (customerID, state) in states {
+            let slot = self.slot(for: customerID, else: state)
+            schedule(slot, engine.nextTimer(state))
+        }
     }
 
+    /// Every customer's state, by id: a copy, made on each call.
+    public var states: [String: CustomerState] {
+        Dictionary(uniqueKeysWithValues: customers.lazy.filter(\.held).map { ($0.state.customerID, $0.state) })
+    }
+
+    /// A customer's state, if any is held.
+    public func state(of customerID: String) -> CustomerState? {
+        slots[customerID].map { customers[$0].state }
+    }
+
+    /// How many customers have a state.
+    public var customerCount: Int { slots.count }
+
     /// Whether any customer changed since the last ``takeChanged()``.
-    public var hasChanges: Bool { !changed.isEmpty }
+    public var hasChanges: Bool { !changedSlots.isEmpty || !forgotten.isEmpty }
 
     /// The customers whose state changed (or was forgotten) since the last call.
     public mutating func takeChanged() -> Set<String> {
-        defer { changed = [] }
+        var changed = forgotten
+        for slot in changedSlots where customers[slot].held {
+            customers[slot].changed = false
+            changed.insert(customers[slot].state.customerID)
+        }
+        changedSlots = []
+        forgotten = []
         return changed
     }
 
@@ -54,12 +91,13 @@ public struct StreamEngine: Sendable {
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
         // The state an anonymous id was linked to; the event itself is not copied to say so.
         let customerID = event.userID == nil ? aliases[event.customerID] ?? event.customerID : event.customerID
-        // Mutated in place in the dictionary: a copy out and back would copy every array in the state.
         let engine = self.engine
-        let result = engine.process(event, at: event.timestamp, state: &states[customerID, default: engine.newState(for: customerID)])
+        let slot = self.slot(for: customerID, else: engine.newState(for: customerID))
+        // Mutated in place in its slot: a copy out and back would copy every array in the state.
+        let result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
         summary.record(result.disposition)
-        if result.disposition != .duplicate { changed.insert(customerID) }
-        schedule(customerID, result.nextTimer)
+        if result.disposition != .duplicate { markChanged(slot) }
+        schedule(slot, result.nextTimer)
         outputs += result.outputs
         summary.record(result.outputs)
         if monitor.isActive { outputs += watch(entered: result.entered, result.outputs) }
@@ -69,9 +107,11 @@ public struct StreamEngine: Sendable {
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
     /// aliases that pointed at them.
     public mutating func forget(_ customerID: String) {
-        states[customerID] = nil
-        dueTimes[customerID] = nil
-        changed.insert(customerID)
+        if let slot = slots.removeValue(forKey: customerID) {
+            customers[slot] = Customer(state: CustomerState(customerID: "", program: Program()), held: false)
+            freeSlots.append(slot)
+        }
+        forgotten.insert(customerID)
         aliases = aliases.filter { $0.key != customerID && $0.value != customerID }
     }
 
@@ -79,7 +119,7 @@ public struct StreamEngine: Sendable {
     /// and nothing pending), and returns how many went.
     @discardableResult
     public mutating func expireIdle(at time: Timestamp) -> Int {
-        let idle = states.values.filter { engine.isIdle($0, at: time) }.map(\.customerID)
+        let idle = customers.filter { $0.held && engine.isIdle($0.state, at: time) }.map(\.state.customerID)
         idle.forEach { forget($0) }
         return idle.count
     }
@@ -94,11 +134,13 @@ public struct StreamEngine: Sendable {
         var outputs: [Output] = []
         while let next = timers.min, next.due <= time {
             timers.removeMin()
-            guard dueTimes[next.customerID] == next.due else { continue }
+            // Stale: rescheduled since, or the slot now holds another customer.
+            guard customers[next.slot].held, customers[next.slot].due == next.due, customers[next.slot].state.customerID == next.customerID
+            else { continue }
             let engine = self.engine
-            let (fired, entered, nextTimer) = engine.fire(upTo: next.due, state: &states[next.customerID]!)
-            changed.insert(next.customerID)
-            schedule(next.customerID, nextTimer)
+            let (fired, entered, nextTimer) = engine.fire(upTo: next.due, state: &customers[next.slot].state)
+            markChanged(next.slot)
+            schedule(next.slot, nextTimer)
             summary.record(fired)
             outputs += fired
             if monitor.isActive { outputs += watch(entered: entered, fired) }
@@ -149,18 +191,45 @@ public struct StreamEngine: Sendable {
         return pauses
     }
 
+    /// The customer's slot, made (with `state`) if they have none.
+    private mutating func slot(for customerID: String, else state: @autoclosure () -> CustomerState) -> Int {
+        if let slot = slots[customerID] { return slot }
+        let customer = Customer(state: state())
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            customers[slot] = customer
+        } else {
+            slot = customers.count
+            customers.append(customer)
+        }
+        slots[customerID] = slot
+        return slot
+    }
+
+    private mutating func markChanged(_ slot: Int) {
+        guard !customers[slot].changed else { return }
+        customers[slot].changed = true
+        changedSlots.append(slot)
+    }
+
     /// Queues a customer's due time once; an entry left behind by a change is skipped when it comes up.
-    private mutating func schedule(_ customerID: String, _ due: Timestamp?) {
-        let previous = if let due { dueTimes.updateValue(due, forKey: customerID) } else { dueTimes.removeValue(forKey: customerID) }
-        if let due, previous != due { timers.insert(PendingTimer(due: due, customerID: customerID)) }
+    private mutating func schedule(_ slot: Int, _ due: Timestamp?) {
+        let previous = customers[slot].due
+        customers[slot].due = due
+        if let due, previous != due { timers.insert(PendingTimer(due: due, slot: slot, customerID: customers[slot].state.customerID)) }
     }
 }
 
+/// A queued due time. Ties fire in customer id order, whatever the slots, so that a restored
+/// engine fires them as the one that wrote the state did.
 private struct PendingTimer: Comparable, Sendable {
     var due: Timestamp
+    var slot: Int
     var customerID: String
 
     static func < (lhs: Self, rhs: Self) -> Bool { (lhs.due, lhs.customerID) < (rhs.due, rhs.customerID) }
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.due == rhs.due && lhs.customerID == rhs.customerID }
 }
 
 /// What a replay saw and decided, by kind.

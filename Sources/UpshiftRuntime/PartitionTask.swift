@@ -78,7 +78,7 @@ struct PartitionTask {
         hasUncommittedWork = false
         let headers = Changelog.headers(session: session, transaction: transaction)
         var records = engine.takeChanged().sorted().map { customerID in
-            let state = engine.states[customerID].map(StateCodec.encode)
+            let state = engine.state(of: customerID).map(StateCodec.encode)
             stateBytes += (state?.count ?? 0) - (sizes[customerID] ?? 0)
             sizes[customerID] = state?.count
             return Changelog.stateRecord(topic: topic, partition: partition, customerID: customerID, state: state, headers: headers)

@@ -555,7 +555,7 @@ public final class StreamProcessor: Sendable {
             }
             processor.metrics.transaction(committed: true)
             for (partition, task) in tasks {
-                processor.metrics.partition(partition, customers: task.engine.states.count, stateBytes: task.stateBytes)
+                processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.stateBytes)
             }
         }
 
@@ -677,18 +677,18 @@ public final class StreamProcessor: Sendable {
                     for pause in pauses.values { task.engine.apply(pause) }
                     tasks[partition] = task
                     processor.count { [tasks] in
-                        $0.restoredCustomers += task.engine.states.count
+                        $0.restoredCustomers += task.engine.customerCount
                         $0.assignedPartitions = tasks.count
                     }
                     positions += try startingPositions(partition, restored: task.offsets)
                     var metadata: Logger.Metadata = [
-                        "partition": "\(partition)", "customers": "\(task.engine.states.count)",
+                        "partition": "\(partition)", "customers": "\(task.engine.customerCount)",
                         "records": "\(restorer.recordsRead)", "duration": "\(ContinuousClock.now - started)",
                     ]
                     if restorer.unusable > 0 { metadata["unusable"] = "\(restorer.unusable)" }
                     logger.info("restored", metadata: metadata)
                     processor.metrics.record("upshift_restore_duration_seconds", [ContinuousClock.now - started])
-                    processor.metrics.partition(partition, customers: task.engine.states.count, stateBytes: task.stateBytes)
+                    processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.stateBytes)
                 } catch {
                     callbackError = error
                     logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])

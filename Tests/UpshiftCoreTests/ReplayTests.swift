@@ -262,6 +262,26 @@ struct CustomerLifetimeTests {
         #expect(replay.finish().isEmpty)
     }
 
+    @Test func aCustomerInAForgottenCustomersPlaceGetsNoneOfTheirTimers() throws {
+        var replay = StreamEngine(program: try program())
+        _ = replay.process(track("Delivery Confirmed", "gone", at: "2026-03-01T10:00Z"))
+        _ = replay.takeChanged()
+        replay.forget("gone")
+        _ = replay.process(track("Delivery Confirmed", "next", at: "2026-03-01T12:00Z"))
+        #expect(replay.takeChanged() == ["gone", "next"])
+        #expect(replay.customerCount == 1)
+        #expect(replay.state(of: "gone") == nil)
+        let outputs = replay.finish()
+        #expect(outputs.map(\.customerID) == ["next", "next"])
+        #expect(outputs.map(\.eventTime) == [at("2026-03-03T12:00Z"), at("2026-03-03T12:00Z")])
+    }
+
+    @Test func timersDueTogetherFireInCustomerOrderWhateverTheOrderOfArrival() throws {
+        var replay = StreamEngine(program: try program())
+        for customer in ["c", "a", "b"] { _ = replay.process(track("Delivery Confirmed", customer, at: "2026-03-01T10:00Z")) }
+        #expect(replay.finish().filter { $0.kind == .offer }.map(\.customerID) == ["a", "b", "c"])
+    }
+
     @Test func anonymousEventsAfterAnAliasReachTheKnownCustomer() throws {
         var replay = StreamEngine(program: try program())
         _ = replay.process(Event(kind: .alias, customerID: "known", userID: "known", messageID: "a", timestamp: at("2026-03-01T09:00Z"), previousID: "anon"))
