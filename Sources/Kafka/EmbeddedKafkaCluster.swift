@@ -32,6 +32,7 @@ public final class EmbeddedKafkaCluster: Sendable {
         let conf = rd_kafka_conf_new()
         var message = ErrorText()
         _ = message.fill { rd_kafka_conf_set(conf, "log_level", "3", $0, $1) }
+        _ = message.fill { rd_kafka_conf_set(conf, "socket.nagle.disable", "true", $0, $1) }
         guard let handle = message.fill({ rd_kafka_new(RD_KAFKA_PRODUCER, conf, $0, $1) }) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(code: .invalidArgument, message: message.text, operation: "start embedded cluster")

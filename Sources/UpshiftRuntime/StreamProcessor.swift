@@ -442,10 +442,12 @@ public final class StreamProcessor: Sendable {
         /// here and now (at least once, on a revocation or a stop). An abortable failure aborts
         /// and rewinds; a fatal one is thrown, and so is a retriable one that outlasts a shutdown.
         func commit(synchronously: Bool = false) throws {
-            lastCommit = ContinuousClock.now
             try land(waiting: synchronously)
-            // A commit still in flight: this interval's work waits for the next one.
-            guard inFlight == nil, inTransaction else { return }
+            // A commit still in flight: the interval stays due, so that the next step commits this
+            // interval's work as soon as that one lands, not a whole interval later.
+            guard inFlight == nil else { return }
+            lastCommit = ContinuousClock.now
+            guard inTransaction else { return }
             do {
                 let prepared = try prepareCommit()
                 if configuration.guarantee == .exactlyOnce, !synchronously {

@@ -62,11 +62,16 @@ struct ConsumerGroupTests {
             #expect(firstLog.events == [.assigned(everything), .revoked(moved, lost: false), .assigned(moved)])
         default:
             #expect(first.rebalanceProtocol == "EAGER")
+            // Eager: each rebalance revokes everything and assigns anew. While the second member
+            // joins, the broker may rebalance more than once (it did under a loaded machine), but
+            // every round while both are in gives the first member the same half.
+            let events = firstLog.events
+            let rounds = (events.count - 3) / 2
+            #expect(rounds >= 1)
             #expect(
-                firstLog.events == [
-                    .assigned(everything), .revoked(everything, lost: false),
-                    .assigned(kept), .revoked(kept, lost: false), .assigned(everything),
-                ])
+                events == [.assigned(everything), .revoked(everything, lost: false)]
+                    + Array(repeating: [RebalanceEvent.assigned(kept), .revoked(kept, lost: false)], count: rounds).joined()
+                    + [.assigned(everything)])
         }
         try await blocking { try first.close() }
     }
