@@ -70,14 +70,26 @@ public struct StreamEngine: Sendable {
 
     /// The customers whose state changed (or was forgotten) since the last call.
     public mutating func takeChanged() -> Set<String> {
-        var changed = forgotten
-        for slot in changedSlots where customers[slot].held {
+        var changed: Set<String> = []
+        takeChanges { customerID, _ in changed.insert(customerID) }
+        return changed
+    }
+
+    /// Hands each customer changed or forgotten since the last call to `body`, in customer-id
+    /// order, with their state (nil: forgotten): what a changelog writes, without a lookup by id.
+    public mutating func takeChanges(_ body: (_ customerID: String, _ state: CustomerState?) -> Void) {
+        var changes: [(customerID: String, slot: Int?)] = []
+        changes.reserveCapacity(changedSlots.count + forgotten.count)
+        for slot in changedSlots where customers[slot].held && customers[slot].changed {
             customers[slot].changed = false
-            changed.insert(customers[slot].state.customerID)
+            changes.append((customers[slot].state.customerID, slot))
         }
+        // Forgotten, unless the id came back since: then its new state is the change.
+        for customerID in forgotten where slots[customerID] == nil { changes.append((customerID, nil)) }
         changedSlots = []
         forgotten = []
-        return changed
+        changes.sort { $0.customerID < $1.customerID }
+        for change in changes { body(change.customerID, change.slot.map { customers[$0].state }) }
     }
 
     /// Fires the timers due at or before the event's time, then processes it.

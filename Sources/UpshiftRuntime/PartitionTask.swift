@@ -77,11 +77,12 @@ struct PartitionTask {
         guard hasUncommittedWork else { return [] }
         hasUncommittedWork = false
         let headers = Changelog.headers(session: session, transaction: transaction)
-        var records = engine.takeChanged().sorted().map { customerID in
-            let state = engine.state(of: customerID).map(StateCodec.encode)
-            stateBytes += (state?.count ?? 0) - (sizes[customerID] ?? 0)
-            sizes[customerID] = state?.count
-            return Changelog.stateRecord(topic: topic, partition: partition, customerID: customerID, state: state, headers: headers)
+        var records: [ProducerRecord] = []
+        engine.takeChanges { customerID, state in
+            let encoded = state.map(StateCodec.encode)
+            stateBytes += (encoded?.count ?? 0) - (sizes[customerID] ?? 0)
+            sizes[customerID] = encoded?.count
+            records.append(Changelog.stateRecord(topic: topic, partition: partition, customerID: customerID, state: encoded, headers: headers))
         }
         records.append(
             Changelog.marker(
