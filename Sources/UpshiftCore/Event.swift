@@ -159,7 +159,7 @@ public struct EventDecoder: Sendable {
 
     private static func eventTime(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Timestamp {
         for field in RecordFields.Field.times {
-            switch record.times[field.timeSlot] {
+            switch record[time: field] {
             case nil, .value(.null)?:
                 continue
             case .text(let range)?:
@@ -188,7 +188,7 @@ public struct EventDecoder: Sendable {
     }
 
     private static func optionalString(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> String? {
-        switch record.values[field.rawValue] {
+        switch record[value: field] {
         case nil, .null?: return nil
         case .string(let text)?:
             guard !text.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
@@ -198,7 +198,7 @@ public struct EventDecoder: Sendable {
     }
 
     private static func optionalObject(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> JSONObject {
-        switch record.values[field.rawValue] {
+        switch record[value: field] {
         case nil, .null?: return JSONObject()
         case .object(let object)?: return object
         case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
@@ -210,7 +210,7 @@ public struct EventDecoder: Sendable {
 /// record: the first of each name counts, as a lookup would find it; any other member is checked
 /// and skipped.
 private struct RecordFields {
-    enum Field: Int, CaseIterable {
+    enum Field {
         case type, userId, anonymousId, messageId, event, name, properties, traits, groupId, previousId
         case timestamp, originalTimestamp, receivedAt, context
 
@@ -260,8 +260,6 @@ private struct RecordFields {
             case .context: "context"
             }
         }
-
-        var timeSlot: Int { rawValue - Field.timestamp.rawValue }
     }
 
     /// An event time as found: the bytes of a plain string, parsed without making a String, or any
@@ -271,10 +269,64 @@ private struct RecordFields {
         case value(JSONValue)
     }
 
-    var values = InlineArray<10, JSONValue?>(repeating: nil)
-    var times = InlineArray<3, Time?>(repeating: nil)
+    private var type, userId, anonymousId, messageId, event, name, properties, traits, groupId, previousId: JSONValue?
+    private var timestamp, originalTimestamp, receivedAt: Time?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
+
+    /// The value of a field other than the times and `context`.
+    subscript(value field: Field) -> JSONValue? {
+        get {
+            switch field {
+            case .type: type
+            case .userId: userId
+            case .anonymousId: anonymousId
+            case .messageId: messageId
+            case .event: event
+            case .name: name
+            case .properties: properties
+            case .traits: traits
+            case .groupId: groupId
+            case .previousId: previousId
+            case .timestamp, .originalTimestamp, .receivedAt, .context: nil
+            }
+        }
+        set {
+            switch field {
+            case .type: type = newValue
+            case .userId: userId = newValue
+            case .anonymousId: anonymousId = newValue
+            case .messageId: messageId = newValue
+            case .event: event = newValue
+            case .name: name = newValue
+            case .properties: properties = newValue
+            case .traits: traits = newValue
+            case .groupId: groupId = newValue
+            case .previousId: previousId = newValue
+            case .timestamp, .originalTimestamp, .receivedAt, .context: break
+            }
+        }
+    }
+
+    /// One of the three event times.
+    subscript(time field: Field) -> Time? {
+        get {
+            switch field {
+            case .timestamp: timestamp
+            case .originalTimestamp: originalTimestamp
+            case .receivedAt: receivedAt
+            default: nil
+            }
+        }
+        set {
+            switch field {
+            case .timestamp: timestamp = newValue
+            case .originalTimestamp: originalTimestamp = newValue
+            case .receivedAt: receivedAt = newValue
+            default: break
+            }
+        }
+    }
 
     mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
         try reader.members { reader, key throws(JSONSyntaxError) in
@@ -285,16 +337,16 @@ private struct RecordFields {
                 try reader.skipValue()
                 if context == nil { context = start..<reader.index }
             case .timestamp, .originalTimestamp, .receivedAt:
-                guard times[field.timeSlot] == nil else { return try reader.skipValue() }
+                guard self[time: field] == nil else { return try reader.skipValue() }
                 if reader.atString {
                     let text = try reader.rawString()
-                    times[field.timeSlot] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
+                    self[time: field] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
                 } else {
-                    times[field.timeSlot] = .value(try reader.value())
+                    self[time: field] = .value(try reader.value())
                 }
             default:
-                guard values[field.rawValue] == nil else { return try reader.skipValue() }
-                values[field.rawValue] = try reader.value()
+                guard self[value: field] == nil else { return try reader.skipValue() }
+                self[value: field] = try reader.value()
             }
         }
     }
