@@ -213,13 +213,16 @@ public enum StateCodec {
 
         mutating func count(_ value: Int) { unsigned(UInt64(value)) }
 
-        mutating func unsigned(_ value: UInt64) {
+        mutating func unsigned(_ value: UInt64) { Self.varint(value) { bytes.append($0) } }
+
+        /// LEB128: seven bits a byte, low first, the high bit set on all but the last.
+        static func varint(_ value: UInt64, _ emit: (UInt8) -> Void) {
             var value = value
             while value >= 0x80 {
-                bytes.append(UInt8(value & 0x7F) | 0x80)
+                emit(UInt8(value & 0x7F) | 0x80)
                 value >>= 7
             }
-            bytes.append(UInt8(value))
+            emit(UInt8(value))
         }
 
         mutating func signed(_ value: Int64) { unsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
@@ -251,16 +254,14 @@ public enum StateCodec {
             var writer = JSONWriter(continuing: &bytes)
             writer.write(.object(object))
             bytes = writer.take()
-            // The length's varint, packed little end first into one word: no array for it.
-            var length = UInt64(bytes.count - start)
-            var packed: UInt64 = 0
-            var size = 0
-            repeat {
-                packed |= (length & 0x7F | (length >= 0x80 ? 0x80 : 0)) << UInt64(8 * size)
-                length >>= 7
-                size += 1
-            } while length > 0
-            withUnsafeBytes(of: packed.littleEndian) { bytes.insert(contentsOf: $0.prefix(size), at: start) }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { prefix in
+                var size = 0
+                Self.varint(UInt64(bytes.count - start)) {
+                    prefix[size] = $0
+                    size += 1
+                }
+                bytes.insert(contentsOf: prefix.prefix(size), at: start)
+            }
         }
     }
 
