@@ -314,11 +314,7 @@ public struct JSONReader {
         decoded.reserveCapacity(raw.range.count)
         var index = raw.range.lowerBound
         func hex4(_ at: Int) -> UInt32 {
-            (at..<at + 4).reduce(0) { value, position in
-                let byte = bytes[position]
-                let digit = byte <= UInt8(ascii: "9") ? byte - 48 : (byte | 0x20) - 87
-                return value << 4 | UInt32(digit)
-            }
+            (at..<at + 4).reduce(0) { value, position in value << 4 | UInt32(Self.hexDigit(bytes[position])!) }
         }
         while index < raw.range.upperBound {
             let byte = bytes[index]
@@ -353,18 +349,20 @@ public struct JSONReader {
         guard index + 4 <= bytes.count else { throw error("short \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - 48
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - 87
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - 55
-            default: throw error("invalid \\u escape")
-            }
+            guard let digit = Self.hexDigit(bytes[index]) else { throw error("invalid \\u escape") }
             value = value << 4 | UInt32(digit)
             index += 1
         }
         return value
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - 48
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - 87
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - 55
+        default: nil
+        }
     }
 
     private mutating func number() throws(JSONSyntaxError) -> Double {

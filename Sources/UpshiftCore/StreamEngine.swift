@@ -3,7 +3,7 @@ import HeapModule
 /// Runs the engine over a stream of events for many customers, holding their states and a queue
 /// of their timers. With ``process(_:)`` alone the clock is the event time (a replay, or a live
 /// run on stream time); ``advance(to:)`` moves it on without an event (a live run on the wall
-/// clock). Which customers changed is kept until ``takeChanged()``, for a changelog.
+/// clock). Which customers changed is kept until ``takeChanges(_:)``, for a changelog.
 ///
 /// Each customer has a slot, found by one dictionary lookup per event; their state, pending due
 /// time and changed mark live together in it, and the timer queue refers to slots, so that a
@@ -22,7 +22,7 @@ public struct StreamEngine: Sendable {
     private var freeSlots: [Int] = []
     private var timers = Heap<PendingTimer>()
 
-    /// Slots changed since the last ``takeChanged()`` (each once: see ``Customer/changed``), and
+    /// Slots changed since the last ``takeChanges(_:)`` (each once: see ``Customer/changed``), and
     /// the ids forgotten since then.
     private var changedSlots: [Int] = []
     private var forgotten: Set<String> = []
@@ -65,15 +65,8 @@ public struct StreamEngine: Sendable {
     /// How many customers have a state.
     public var customerCount: Int { slots.count }
 
-    /// Whether any customer changed since the last ``takeChanged()``.
+    /// Whether any customer changed since the last ``takeChanges(_:)``.
     public var hasChanges: Bool { !changedSlots.isEmpty || !forgotten.isEmpty }
-
-    /// The customers whose state changed (or was forgotten) since the last call.
-    public mutating func takeChanged() -> Set<String> {
-        var changed: Set<String> = []
-        takeChanges { customerID, _ in changed.insert(customerID) }
-        return changed
-    }
 
     /// Hands each customer changed or forgotten since the last call to `body`, in customer-id
     /// order, with their state (nil: forgotten): what a changelog writes, without a lookup by id.
@@ -131,7 +124,9 @@ public struct StreamEngine: Sendable {
     /// and nothing pending), and returns how many went.
     @discardableResult
     public mutating func expireIdle(at time: Timestamp) -> Int {
-        let idle = customers.filter { $0.held && engine.isIdle($0.state, at: time) }.map(\.state.customerID)
+        // Lazily: a filter first would copy every idle customer's state only to take its id.
+        let engine = self.engine
+        let idle = Array(customers.lazy.filter { $0.held && engine.isIdle($0.state, at: time) }.map(\.state.customerID))
         idle.forEach { forget($0) }
         return idle.count
     }
