@@ -70,11 +70,18 @@ events = []
 var replay = StreamEngine(program: program)
 var outputCount = 0
 var outputBytes = 0
+var (applied, duplicates, late) = (0, 0, 0)
 let runSeconds = seconds {
     var writer = JSONWriter()
     for line in lines {
         let event = try! decoder.decode(line)
-        for output in replay.process(event) {
+        let result = replay.handle(event)
+        switch result.disposition {
+        case .applied: applied += 1
+        case .duplicate: duplicates += 1
+        case .late: late += 1
+        }
+        for output in result.outputs {
             writer = JSONWriter()
             writer.write(output.json)
             outputBytes += writer.bytes.count + 1
@@ -89,4 +96,4 @@ print(String(format: "engine only:           %9.0f records/s  (decoded events in
 print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
 print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
 print("state in memory: \(residentPerCustomer) bytes of resident memory per customer (growth over \(customerCount) customers)")
-print(replay.summary.report.split(separator: "\n").prefix(1).joined())
+print("events: \(applied) applied, \(duplicates) duplicates, \(late) late")

@@ -133,7 +133,8 @@ public struct DecisionEngine: Sendable {
 
     private func rememberMessage(_ mark: UInt64, at time: Timestamp, in state: inout CustomerState) {
         let horizon = max(state.latestEventTime ?? time, time) - program.settings.deduplicationWindow
-        state.recentMessages.removeAll { $0.time < horizon }
+        // Looked for first: removeAll would rebuild the list even when nothing has expired.
+        if state.recentMessages.contains(where: { $0.time < horizon }) { state.recentMessages.removeAll { $0.time < horizon } }
         state.recentMessages.append(CustomerState.MessageMark(hash: mark, time: time))
         if state.recentMessages.count > 32 { state.recentMessages.removeFirst(state.recentMessages.count - 32) }
     }
@@ -183,7 +184,7 @@ private struct Context {
             let metric = engine.metric(index)
             guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
-                metric.definition, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
+                metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
                 anchor: anchor(metric.definition, state))
         }
         for index in routes?.suppressionStarts ?? [] {
@@ -271,7 +272,8 @@ private struct Context {
         for index in program.workflows.indices {
             if state.workflows[index].scheduled == due {
                 state.workflows[index].scheduled = nil
-                attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, state), state: &state)
+                let from = state.workflows[index].scheduledFrom
+                attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, from: from), state: &state)
             }
             if state.workflows[index].sustainedCheck(program.workflows[index].trigger.sustained) == due {
                 evaluateTrigger(index, at: due, state: &state)
@@ -279,14 +281,12 @@ private struct Context {
         }
     }
 
-    func timeTriggerEvidence(_ index: Int, _ state: CustomerState) -> JSONObject {
+    /// What a time trigger reports as its evidence.
+    func timeTriggerEvidence(_ index: Int, from: Timestamp?) -> Evidence {
         switch program.workflows[index].trigger {
-        case .beforeDate(let path, let offset):
-            ["trigger": "before_date", "trait": .string(path.joined(separator: ".")), "date": .string(state.workflows[index].scheduledFrom?.description ?? ""), "by": .string(offset.description)]
-        case .afterEvent(let name, let offset):
-            ["trigger": "after_event", "event": .string(name), "event_time": .string(state.workflows[index].scheduledFrom?.description ?? ""), "by": .string(offset.description)]
-        default:
-            [:]
+        case .beforeDate(let path, let offset): .beforeDate(trait: path, date: from, by: offset)
+        case .afterEvent(let name, let offset): .afterEvent(name, at: from, by: offset)
+        case .ratio, .metric: .none
         }
     }
 
@@ -304,22 +304,22 @@ private struct Context {
         let workflow = program.workflows[index]
         let metricIndex: Int
         let atLeast: Double
-        var limit: Double?
+        var limit: (trait: [String], value: Double)?
         switch workflow.trigger {
         case .ratio(let metric, let path, let bound, _):
             guard let traitLimit = state.trait(path)?.number, traitLimit > 0 else {
                 state.workflows[index].conditionSince = nil
                 return
             }
-            (metricIndex, atLeast, limit) = (metric, bound, traitLimit)
+            (metricIndex, atLeast, limit) = (metric, bound, (path, traitLimit))
         case .metric(let metric, let bound, _):
             (metricIndex, atLeast) = (metric, bound)
         case .beforeDate, .afterEvent:
             return
         }
         let metric = engine.metric(metricIndex)
-        let measured = state.metrics[metricIndex].value(metric.definition, at: time, anchor: anchor(metric.definition, state))
-        let value = limit.map { measured / $0 } ?? measured
+        let measured = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric.definition, state))
+        let value = limit.map { measured / $0.value } ?? measured
         guard value >= atLeast else {
             state.workflows[index].conditionSince = nil
             state.workflows[index].sustainedChecked = false
@@ -331,19 +331,9 @@ private struct Context {
         guard time >= since + sustained else { return }
         state.workflows[index].sustainedChecked = true
         guard mayEnter(index, at: time, state) else { return }
-
-        var evidence: JSONObject = ["trigger": limit == nil ? "metric" : "ratio", "metric": .string(metric.definition.name), "value": .number(measured)]
-        if case .ratio(_, let path, _, _) = workflow.trigger, let limit {
-            evidence["of"] = .string(path.joined(separator: "."))
-            evidence["limit"] = .number(limit)
-            evidence["ratio"] = .number(rounded(value))
-        }
-        evidence["at_least"] = .number(atLeast)
-        evidence["window"] = .string(describe(metric.definition.window))
-        if sustained > .zero {
-            evidence["sustained"] = .string(sustained.description)
-            evidence["since"] = .string(since.description)
-        }
+        let evidence = Evidence.metric(
+            metric, value: measured, ratio: limit.map { Evidence.Ratio(trait: $0.trait, limit: $0.value, ratio: value) }, atLeast: atLeast,
+            sustained: sustained, since: since)
         attemptEntry(index, at: time, evidence: evidence, state: &state)
     }
 
@@ -356,17 +346,7 @@ private struct Context {
         return time >= last + reenter
     }
 
-    func describe(_ window: MetricDefinition.Window) -> String {
-        switch window {
-        case .sliding(let length, _): length.description
-        case .calendar(let period): period.rawValue
-        case .billingPeriod: "billing_period"
-        }
-    }
-
-    func rounded(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
-
-    mutating func attemptEntry(_ index: Int, at time: Timestamp, evidence: JSONObject, state: inout CustomerState) {
+    mutating func attemptEntry(_ index: Int, at time: Timestamp, evidence: Evidence, state: inout CustomerState) {
         let workflow = program.workflows[index]
         guard mayEnter(index, at: time, state) else { return }
         let memory = state.workflows[index]
@@ -377,7 +357,7 @@ private struct Context {
                 state.workflows[index].lastSuppression = active
                 var output = makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: ["entry", String(time.rawValue)])
                 output.reasons = active
-                output.evidence = evidence
+                output.evidence = evidence.object
                 outputs.append(output)
             }
             return
@@ -390,7 +370,7 @@ private struct Context {
                 state.workflows[index].lastSuppression = [reason]
                 var output = makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: ["paused", String(time.rawValue)])
                 output.reasons = [reason]
-                output.evidence = evidence
+                output.evidence = evidence.object
                 outputs.append(output)
             }
             return
@@ -402,7 +382,7 @@ private struct Context {
         if heldOut {
             state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
             var output = makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])
-            output.evidence = evidence
+            output.evidence = evidence.object
             outputs.append(output)
             return
         }
@@ -410,7 +390,7 @@ private struct Context {
         entered.append(ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment"))
         state.run = Run(
             workflow: index, entry: entry, enteredAt: time, variant: variant, position: 0,
-            waiting: nil, evidence: evidence)
+            waiting: nil, evidence: evidence.object)
         advance(at: time, state: &state)
     }
 
@@ -483,7 +463,7 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(engine.metric(index).definition, at: time, anchor: anchor(engine.metric(index).definition, state))))
+                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index).definition, state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }
@@ -655,42 +635,64 @@ private struct Context {
     }
 }
 
-/// The metrics, suppressions and workflows one event name updates.
-struct EventRoutes: Sendable {
-    var metrics: [Int] = []
-    var suppressionStarts: [Int] = []
-    var suppressionEnds: [Int] = []
-    var afterEventWorkflows: [Int] = []
+/// The metrics, suppressions and workflows one event name updates. A class: an event's lookup
+/// hands out one reference, not a copy of each list.
+final class EventRoutes: Sendable {
+    let metrics: [Int]
+    let suppressionStarts: [Int]
+    let suppressionEnds: [Int]
+    let afterEventWorkflows: [Int]
     /// Conversions, as (workflow, conversion) pairs, and guardrails this event may be.
-    var conversions: [(workflow: Int, conversion: Int)] = []
-    var guardrails: [Int] = []
+    let conversions: [(workflow: Int, conversion: Int)]
+    let guardrails: [Int]
     /// Whether a guardrail must follow this event (`after:`), so its time is kept.
-    var isPrecedent = false
+    let isPrecedent: Bool
+
+    private init(_ lists: Lists) {
+        metrics = lists.metrics
+        suppressionStarts = lists.suppressionStarts
+        suppressionEnds = lists.suppressionEnds
+        afterEventWorkflows = lists.afterEventWorkflows
+        conversions = lists.conversions
+        guardrails = lists.guardrails
+        isPrecedent = lists.isPrecedent
+    }
+
+    /// The routes of one event name while the index is built.
+    private struct Lists {
+        var metrics: [Int] = []
+        var suppressionStarts: [Int] = []
+        var suppressionEnds: [Int] = []
+        var afterEventWorkflows: [Int] = []
+        var conversions: [(workflow: Int, conversion: Int)] = []
+        var guardrails: [Int] = []
+        var isPrecedent = false
+    }
 
     static func index(_ program: Program) -> [String: EventRoutes] {
-        var routes: [String: EventRoutes] = [:]
-        for (index, metric) in program.metrics.enumerated() { routes[metric.event, default: EventRoutes()].metrics.append(index) }
+        var routes: [String: Lists] = [:]
+        for (index, metric) in program.metrics.enumerated() { routes[metric.event, default: Lists()].metrics.append(index) }
         for (index, suppression) in program.suppressions.enumerated() {
             switch suppression.rule {
             case .between(let start, let end):
-                routes[start, default: EventRoutes()].suppressionStarts.append(index)
-                routes[end, default: EventRoutes()].suppressionEnds.append(index)
+                routes[start, default: Lists()].suppressionStarts.append(index)
+                routes[end, default: Lists()].suppressionEnds.append(index)
             case .within(_, let event):
-                routes[event, default: EventRoutes()].suppressionStarts.append(index)
+                routes[event, default: Lists()].suppressionStarts.append(index)
             case .trait:
                 break
             }
         }
         for (index, workflow) in program.workflows.enumerated() {
-            if case .afterEvent(let name, _) = workflow.trigger { routes[name, default: EventRoutes()].afterEventWorkflows.append(index) }
+            if case .afterEvent(let name, _) = workflow.trigger { routes[name, default: Lists()].afterEventWorkflows.append(index) }
             for (position, conversion) in workflow.conversions.enumerated() {
-                routes[conversion.event, default: EventRoutes()].conversions.append((index, position))
+                routes[conversion.event, default: Lists()].conversions.append((index, position))
             }
         }
         for (index, guardrail) in program.guardrails.enumerated() {
-            routes[guardrail.event, default: EventRoutes()].guardrails.append(index)
-            if let after = guardrail.after { routes[after, default: EventRoutes()].isPrecedent = true }
+            routes[guardrail.event, default: Lists()].guardrails.append(index)
+            if let after = guardrail.after { routes[after, default: Lists()].isPrecedent = true }
         }
-        return routes
+        return routes.mapValues(EventRoutes.init)
     }
 }

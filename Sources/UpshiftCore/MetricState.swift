@@ -38,13 +38,13 @@ public struct MetricState: Sendable, Hashable {
 
     /// Folds in one occurrence at event time `time`; `latest` is the customer's latest event time,
     /// which decides what has left the window. `anchor` is the billing anchor, when the window needs one.
-    mutating func add(_ definition: MetricDefinition, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?) {
-        guard let index = Self.bucketIndex(definition.window, time, anchor: anchor),
-            let newest = Self.bucketIndex(definition.window, latest, anchor: anchor)
+    mutating func add(_ metric: DecisionEngine.Metric, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?) {
+        guard let index = Self.bucketIndex(metric.definition.window, time, anchor: anchor),
+            let newest = Self.bucketIndex(metric.definition.window, latest, anchor: anchor)
         else { return }
-        let span = Self.bucketsPerWindow(definition.window)
+        let span = Self.bucketsPerWindow(metric.definition.window)
         guard index > newest - span else { return }
-        switch definition.aggregate {
+        switch metric.definition.aggregate {
         case .count:
             fold(index, 1, +)
         case .sum(let property):
@@ -73,14 +73,14 @@ public struct MetricState: Sendable, Hashable {
     }
 
     /// The metric's value at `time`: over the buckets still inside the window then.
-    func value(_ definition: MetricDefinition, at time: Timestamp, anchor: Timestamp?) -> Double {
-        guard let current = Self.bucketIndex(definition.window, time, anchor: anchor) else { return 0 }
-        let oldest = current - Self.bucketsPerWindow(definition.window) + 1
-        if case .distinct = definition.aggregate {
+    func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {
+        guard let current = Self.bucketIndex(metric.definition.window, time, anchor: anchor) else { return 0 }
+        let oldest = current - Self.bucketsPerWindow(metric.definition.window) + 1
+        if case .distinct = metric.definition.aggregate {
             return Double(distinct.count { $0.bucket >= oldest && $0.bucket <= current })
         }
         let live = buckets.lazy.filter { $0.index >= oldest && $0.index <= current }.map(\.value)
-        if case .max = definition.aggregate { return live.max() ?? 0 }
+        if case .max = metric.definition.aggregate { return live.max() ?? 0 }
         return live.reduce(0, +)
     }
 

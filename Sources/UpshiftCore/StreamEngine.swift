@@ -12,7 +12,6 @@ import HeapModule
 /// Feed events in event-time order (``ReplayInput`` sorts a file's records that way).
 public struct StreamEngine: Sendable {
     public private(set) var engine: DecisionEngine
-    public private(set) var summary = ReplaySummary()
     /// Anonymous ids linked by `alias` calls to the known id whose state they use.
     public private(set) var aliases: [String: String] = [:]
     private var slots: [String: Int] = [:]
@@ -92,21 +91,19 @@ public struct StreamEngine: Sendable {
 
     /// As ``process(_:)``, also telling what became of the event (applied, duplicate, late).
     public mutating func handle(_ event: Event) -> DecisionEngine.Result {
-        var outputs = advance(to: event.timestamp)
+        let fired = advance(to: event.timestamp)
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
         // The state an anonymous id was linked to; the event itself is not copied to say so.
         let customerID = event.userID == nil ? aliases[event.customerID] ?? event.customerID : event.customerID
         let engine = self.engine
         let slot = self.slot(for: customerID, else: engine.newState(for: customerID))
         // Mutated in place in its slot: a copy out and back would copy every array in the state.
-        let result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
-        summary.record(result.disposition)
+        var result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
         if result.disposition != .duplicate { markChanged(slot) }
         schedule(slot, result.nextTimer)
-        outputs += result.outputs
-        summary.record(result.outputs)
-        if monitor.isActive { outputs += watch(entered: result.entered, result.outputs) }
-        return DecisionEngine.Result(disposition: result.disposition, outputs: outputs, nextTimer: result.nextTimer, entered: result.entered)
+        if monitor.isActive { result.outputs += watch(entered: result.entered, result.outputs) }
+        if !fired.isEmpty { result.outputs.insert(contentsOf: fired, at: 0) }
+        return result
     }
 
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
@@ -131,11 +128,6 @@ public struct StreamEngine: Sendable {
         return idle.count
     }
 
-    /// Counts a record that could not be decoded.
-    public mutating func reject(_ error: EventError) {
-        summary.rejected[error.field, default: 0] += 1
-    }
-
     /// Fires every customer's timers due at or before `time`, in due order.
     public mutating func advance(to time: Timestamp) -> [Output] {
         var outputs: [Output] = []
@@ -148,8 +140,7 @@ public struct StreamEngine: Sendable {
             let (fired, entered, nextTimer) = engine.fire(upTo: next.due, state: &customers[next.slot].state)
             markChanged(next.slot)
             schedule(next.slot, nextTimer)
-            summary.record(fired)
-            outputs += fired
+            if outputs.isEmpty { outputs = fired } else { outputs += fired }
             if monitor.isActive { outputs += watch(entered: entered, fired) }
         }
         return outputs
@@ -180,7 +171,9 @@ public struct StreamEngine: Sendable {
     private mutating func watch(entered: [ArmKey], _ outputs: [Output]) -> [Output] {
         for key in entered { monitor.assign(key) }
         var pauses: [Output] = []
-        for output in outputs where output.kind == .guardrail {
+        // By index: `for output in outputs` would copy each output to test its kind.
+        for index in outputs.indices where outputs[index].kind == .guardrail {
+            let output = outputs[index]
             guard let (pause, rate, sample) = monitor.observe(output), apply(pause) else { continue }
             let decisionID = StableHash.hex(StableHash.of([pause.key.description, pause.guardrail, String(pause.bound), String(pause.minimumSample), "pause"]))
             var record = Output(kind: .pause, decisionID: decisionID, customerID: output.customerID, eventTime: output.eventTime, decisionTime: output.decisionTime)
@@ -194,7 +187,6 @@ public struct StreamEngine: Sendable {
             ]
             pauses.append(record)
         }
-        summary.record(pauses)
         return pauses
     }
 
@@ -237,75 +229,6 @@ private struct PendingTimer: Comparable, Sendable {
 
     static func < (lhs: Self, rhs: Self) -> Bool { (lhs.due, lhs.customerID) < (rhs.due, rhs.customerID) }
     static func == (lhs: Self, rhs: Self) -> Bool { lhs.due == rhs.due && lhs.customerID == rhs.customerID }
-}
-
-/// What a replay saw and decided, by kind.
-public struct ReplaySummary: Sendable, Hashable {
-    public var events = 0
-    public var duplicates = 0
-    public var late = 0
-    /// Records that could not be decoded, by the field at fault.
-    public var rejected: [String: Int] = [:]
-    /// Offers and tasks by `workflow step channel-or-queue variant`.
-    public var decisions: [String: Int] = [:]
-    public var suppressions: [String: Int] = [:]
-    public var holdouts: [String: Int] = [:]
-    public var exits: [String: Int] = [:]
-    /// Conversions and guardrails by `workflow arm name`, the arm being the variant, `treatment` or `holdout`.
-    public var conversions: [String: Int] = [:]
-    public var guardrails: [String: Int] = [:]
-    /// Arms paused, as `workflow/version/arm guardrail`.
-    public var pauses: [String: Int] = [:]
-
-    mutating func record(_ disposition: DecisionEngine.Disposition) {
-        events += 1
-        if disposition == .duplicate { duplicates += 1 }
-        if disposition == .late { late += 1 }
-    }
-
-    mutating func record(_ outputs: [Output]) {
-        for output in outputs {
-            let workflow = output.workflowID ?? "-"
-            switch output.kind {
-            case .offer, .task:
-                let route = output.channel?.rawValue ?? output.queue ?? "-"
-                decisions["\(workflow) \(output.step ?? "-") \(route) \(output.variant ?? "-")", default: 0] += 1
-            case .suppression:
-                for reason in output.reasons { suppressions[reason, default: 0] += 1 }
-            case .holdout:
-                holdouts[workflow, default: 0] += 1
-            case .exit:
-                exits["\(workflow) \(output.reasons.first ?? "-")", default: 0] += 1
-            case .conversion:
-                conversions["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
-            case .guardrail:
-                guardrails["\(workflow) \(output.arm) \(output.reasons.first ?? "-")", default: 0] += 1
-            case .pause:
-                pauses["\(workflow)/\(output.workflowVersion ?? 0)/\(output.variant ?? "-") \(output.reasons.first ?? "-")", default: 0] += 1
-            case .lateEvent:
-                break
-            }
-        }
-    }
-
-    /// A plain-text report, sections sorted by key.
-    public var report: String {
-        var lines = ["events: \(events) (duplicates ignored: \(duplicates), late: \(late), rejected: \(rejected.values.reduce(0, +)))"]
-        func section(_ title: String, _ counts: [String: Int]) {
-            guard !counts.isEmpty else { return }
-            lines.append("\(title):")
-            for (key, count) in counts.sorted(by: { $0.key < $1.key }) { lines.append("  \(key): \(count)") }
-        }
-        section("rejected records by field", rejected)
-        section("decisions by workflow, step, channel, variant", decisions)
-        section("suppressions by reason", suppressions)
-        section("holdouts by workflow", holdouts)
-        section("exits by workflow and reason", exits)
-        section("conversions by workflow, arm, conversion", conversions)
-        section("guardrails by workflow, arm, guardrail", guardrails)
-        section("arms paused by a guardrail", pauses)
-        return lines.joined(separator: "\n")
-    }
 }
 
 /// A file of JSON lines read into events in event-time order, with the lines that failed.

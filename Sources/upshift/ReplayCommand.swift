@@ -28,19 +28,24 @@ struct ReplayCommand: ParsableCommand {
         let text = try readText(events)
         let input = ReplayInput(lines: text.split(separator: "\n", omittingEmptySubsequences: false))
         var replay = StreamEngine(program: program)
+        var summary = ReplaySummary()
         for rejected in input.rejected {
-            replay.reject(rejected.error)
+            summary.reject(rejected.error)
             printError("\(events):\(rejected.line): rejected: \(rejected.error)")
         }
         let sink = try OutputSink(path: out)
         let progressEvery = 100_000
         for (offset, event) in input.events.enumerated() {
-            sink.write(replay.process(event))
+            let result = replay.handle(event)
+            summary.record(result)
+            sink.write(result.outputs)
             if (offset + 1) % progressEvery == 0 { printError("… \(offset + 1) of \(input.events.count) events") }
         }
-        sink.write(replay.finish())
+        let last = replay.finish()
+        summary.record(last)
+        sink.write(last)
         sink.close()
-        printError(replay.summary.report)
+        printError(summary.report)
     }
 }
 

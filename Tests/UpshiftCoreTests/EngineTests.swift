@@ -316,7 +316,7 @@ struct EngineTests {
         #expect(simulation.send(track("Usage Recorded", at: "2026-03-01T09:30Z", ["metric": "api_calls", "quantity": 10])) == .applied)
         #expect(simulation.send(track("Usage Recorded", at: "2026-03-01T08:30Z", ["metric": "api_calls", "quantity": 1])) == .late)
 
-        let metric = simulation.engine.program.metrics[0]
+        let metric = simulation.engine.metric(0)
         #expect(simulation.state.metrics[0].value(metric, at: at("2026-03-01T10:00Z"), anchor: nil) == 110)
         #expect(simulation.state.lateEvents == 1)
         #expect(simulation.lines == ["late_event [later than the allowed lateness of 1h] @2026-03-01T08:30"])
@@ -328,7 +328,7 @@ struct EngineTests {
         let event = track("Usage Recorded", at: "2026-03-01T10:00Z", ["metric": "api_calls", "quantity": 100])
         #expect(simulation.send(event) == .applied)
         #expect(simulation.send(event) == .duplicate)
-        let metric = simulation.engine.program.metrics[0]
+        let metric = simulation.engine.metric(0)
         #expect(simulation.state.metrics[0].value(metric, at: at("2026-03-01T10:00Z"), anchor: nil) == 100)
     }
 
@@ -336,7 +336,7 @@ struct EngineTests {
         var simulation = Simulation(try program(quotaWorkflow))
         simulation.send(track("Usage Recorded", at: "2026-03-01T10:00Z", ["metric": "api_calls", "quantity": 100]))
         simulation.send(track("Usage Recorded", at: "2026-04-05T10:00Z", ["metric": "api_calls", "quantity": 5]))
-        let metric = simulation.engine.program.metrics[0]
+        let metric = simulation.engine.metric(0)
         #expect(simulation.state.metrics[0].value(metric, at: at("2026-04-05T10:00Z"), anchor: nil) == 5)
         #expect(simulation.state.metrics[0].buckets.count == 1)
     }

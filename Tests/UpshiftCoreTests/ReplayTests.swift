@@ -97,19 +97,52 @@ struct ReplayTests {
         #expect(input.rejected.map(\.error.field) == ["record", "userId"])
 
         var replay = StreamEngine(program: try examplePrograms())
-        for rejected in input.rejected { replay.reject(rejected.error) }
+        var summary = ReplaySummary()
+        for rejected in input.rejected { summary.reject(rejected.error) }
         var outputs: [Output] = []
-        for event in input.events { outputs += replay.process(event) }
-        outputs += replay.finish()
+        for event in input.events {
+            let result = replay.handle(event)
+            summary.record(result)
+            outputs += result.outputs
+        }
+        let last = replay.finish()
+        summary.record(last)
+        outputs += last
         #expect(outputs.map(\.kind) == [.suppression])
         #expect(outputs.first?.reasons == ["recent_refund"])
-        #expect(replay.summary.report == """
+        #expect(summary.report == """
             events: 2 (duplicates ignored: 0, late: 0, rejected: 2)
             rejected records by field:
               record: 1
               userId: 1
             suppressions by reason:
               recent_refund: 1
+            """)
+    }
+
+    @Test func summaryCountsDecisionsHoldoutsExitsAndConversionsByTheirParts() throws {
+        var replay = StreamEngine(program: try examplePrograms())
+        var summary = ReplaySummary()
+        let stream = (0..<20).flatMap { customer in
+            [track("Delivery Confirmed", "d\(customer)", at: "2026-03-01T10:00Z"),
+             track("Warranty Purchased", "d\(customer)", at: customer.isMultiple(of: 2) ? "2026-03-04T10:00Z" : "2026-03-20T10:00Z", ["price": 30])]
+        }
+        for event in stream.sorted(by: { $0.timestamp < $1.timestamp }) { summary.record(replay.handle(event)) }
+        summary.record(replay.finish())
+        // Two of the twenty are held out; of the rest, the even ones buy within the conversion window.
+        #expect(summary.report == """
+            events: 40 (duplicates ignored: 0, late: 0, rejected: 0)
+            decisions by workflow, step, channel, variant:
+              post-delivery-warranty steps[0] email -: 18
+              post-delivery-warranty steps[1].else[0] push -: 9
+            holdouts by workflow:
+              post-delivery-warranty: 2
+            exits by workflow and reason:
+              post-delivery-warranty completed: 9
+              post-delivery-warranty exit_on: Warranty Purchased: 9
+            conversions by workflow, arm, conversion:
+              post-delivery-warranty holdout warranty: 1
+              post-delivery-warranty treatment warranty: 9
             """)
     }
 
