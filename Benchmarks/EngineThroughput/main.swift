@@ -83,7 +83,7 @@ let runSeconds = seconds {
         }
         for output in result.outputs {
             writer = JSONWriter()
-            writer.write(output.json)
+            writer.write(output)
             outputBytes += writer.bytes.count + 1
             outputCount += 1
         }

@@ -40,7 +40,7 @@ let benchmarks: @Sendable () -> Void = {
         let outputs = Population.shared.outputs
         for index in benchmark.scaledIterations {
             var writer = JSONWriter()
-            writer.write(outputs[index % outputs.count].json)
+            writer.write(outputs[index % outputs.count])
             blackHole(writer.bytes)
         }
     }

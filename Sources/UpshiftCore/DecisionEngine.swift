@@ -11,7 +11,7 @@ public struct DecisionEngine: Sendable {
     private let compiled: Compiled
     public var program: Program { compiled.program }
     /// What each event name touches, worked out once: an event costs one lookup, not a scan.
-    var routes: [String: EventRoutes] { compiled.routes }
+    var routes: EventRoutes.Index { compiled.routes }
     /// Treatment arms paused by a guardrail, with the guardrail's name: no customer enters them,
     /// and a customer in one leaves it at its next step.
     public internal(set) var paused: [ArmKey: String] = [:]
@@ -22,7 +22,7 @@ public struct DecisionEngine: Sendable {
 
     private final class Compiled: Sendable {
         let program: Program
-        let routes: [String: EventRoutes]
+        let routes: EventRoutes.Index
         /// Each workflow's trigger's `sustained`, for the timer scan that runs on every event.
         let sustained: [TimeSpan?]
         /// The metric definitions, each behind a reference: taking one out costs one retain, not
@@ -669,7 +669,7 @@ final class EventRoutes: Sendable {
         var isPrecedent = false
     }
 
-    static func index(_ program: Program) -> [String: EventRoutes] {
+    static func index(_ program: Program) -> Index {
         var routes: [String: Lists] = [:]
         for (index, metric) in program.metrics.enumerated() { routes[metric.event, default: Lists()].metrics.append(index) }
         for (index, suppression) in program.suppressions.enumerated() {
@@ -693,6 +693,27 @@ final class EventRoutes: Sendable {
             routes[guardrail.event, default: Lists()].guardrails.append(index)
             if let after = guardrail.after { routes[after, default: Lists()].isPrecedent = true }
         }
-        return routes.mapValues(EventRoutes.init)
+        return Index(routes.mapValues(EventRoutes.init))
+    }
+
+    /// The routes by event name, grouped by the name's length in bytes: a lookup compares the
+    /// few names of that length, which costs less than hashing the name (it runs for every event).
+    struct Index: Sendable {
+        private var byLength: [[(name: String, routes: EventRoutes)]] = []
+
+        init(_ routes: [String: EventRoutes]) {
+            for (name, routes) in routes {
+                let length = name.utf8.count
+                if byLength.count <= length { byLength += Array(repeating: [], count: length + 1 - byLength.count) }
+                byLength[length].append((name, routes))
+            }
+        }
+
+        subscript(name: String) -> EventRoutes? {
+            let length = name.utf8.count
+            guard length < byLength.count else { return nil }
+            for index in byLength[length].indices where byLength[length][index].name == name { return byLength[length][index].routes }
+            return nil
+        }
     }
 }

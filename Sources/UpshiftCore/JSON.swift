@@ -42,14 +42,15 @@ public struct JSONObject: Sendable, Hashable {
 
     public init(_ members: [(key: String, value: JSONValue)] = []) { self.members = members }
 
+    /// The value of the first member named `key`.
     public subscript(key: String) -> JSONValue? {
         get {
             // By index: `first(where:)` would copy each member, key and value, to test it.
-            for index in members.indices where members[index].key == key { return members[index].value }
+            for index in members.indices where Self.sameName(members[index].key, key) { return members[index].value }
             return nil
         }
         set {
-            if let index = members.firstIndex(where: { $0.key == key }) {
+            if let index = members.indices.first(where: { Self.sameName(members[$0].key, key) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -58,6 +59,13 @@ public struct JSONObject: Sendable, Hashable {
     }
 
     public var isEmpty: Bool { members.isEmpty }
+
+    /// Names of different lengths in bytes never match, as JSON compares names byte for byte.
+    /// Most names an object is searched through differ in length, and that test costs far less
+    /// than a string comparison.
+    private static func sameName(_ name: String, _ key: String) -> Bool {
+        name.utf8.count == key.utf8.count && name == key
+    }
 
     /// Sets each member of `other` here, replacing a member of the same name in its place or
     /// adding it at the end; room is made once.
@@ -520,6 +528,10 @@ public struct JSONWriter {
 
 
     private mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    mutating func append(byte: UInt8) { bytes.append(byte) }
+
+    mutating func append(bytes other: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: other) }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,

@@ -49,25 +49,16 @@ public struct Output: Sendable, Hashable {
         self.decisionTime = decisionTime
     }
 
-    /// The record's JSON, with a fixed member order: equal outputs are equal bytes.
+    /// The record's JSON as a value: what `JSONWriter.write(_:)` writes for it, read back, so that
+    /// the members are defined in one place.
     public var json: JSONValue {
-        var object = JSONObject()
-        object["type"] = .string(kind.rawValue)
-        object["decision_id"] = .string(decisionID)
-        object["customer_id"] = .string(customerID)
-        if let workflowID { object["workflow_id"] = .string(workflowID) }
-        if let workflowVersion { object["workflow_version"] = .number(Double(workflowVersion)) }
-        if let step { object["step"] = .string(step) }
-        if let variant { object["variant"] = .string(variant) }
-        if let channel { object["channel"] = .string(channel.rawValue) }
-        if let queue { object["queue"] = .string(queue) }
-        if let template { object["template"] = .string(template) }
-        if let offer { object["offer"] = .object(offer) }
-        if !reasons.isEmpty { object["reasons"] = .array(reasons.map(JSONValue.string)) }
-        if !evidence.isEmpty { object["evidence"] = .object(evidence) }
-        object["event_time"] = .string(eventTime.description)
-        object["decision_time"] = .string(decisionTime.description)
-        return .object(object)
+        var writer = JSONWriter()
+        writer.write(self)
+        var bytes = writer.bytes
+        // The writer only writes valid JSON: a failure here is a bug in it.
+        return bytes.withUnsafeMutableBufferPointer { buffer in
+            do throws(JSONSyntaxError) { return try JSONReader.parse(UnsafeBufferPointer(buffer)) } catch { fatalError("output JSON does not parse: \(error)") }
+        }
     }
 
     /// For a conversion or guardrail: the variant, `treatment` (a workflow without variants) or
@@ -79,7 +70,81 @@ public struct Output: Sendable, Hashable {
     /// One line of JSON.
     public var jsonLine: String {
         var writer = JSONWriter()
-        writer.write(json)
+        writer.write(self)
         return writer.text
+    }
+}
+
+extension JSONWriter {
+    /// Writes an output's record with a fixed member order, so that equal outputs are equal
+    /// bytes; straight from its fields, with no JSON value built first (it runs for every output).
+    public mutating func write(_ output: Output) {
+        append(byte: UInt8(ascii: "{"))
+        member("type", first: true)
+        write(string: output.kind.rawValue)
+        member("decision_id")
+        write(string: output.decisionID)
+        member("customer_id")
+        write(string: output.customerID)
+        if let workflowID = output.workflowID {
+            member("workflow_id")
+            write(string: workflowID)
+        }
+        if let version = output.workflowVersion {
+            member("workflow_version")
+            write(number: Double(version))
+        }
+        if let step = output.step {
+            member("step")
+            write(string: step)
+        }
+        if let variant = output.variant {
+            member("variant")
+            write(string: variant)
+        }
+        if let channel = output.channel {
+            member("channel")
+            write(string: channel.rawValue)
+        }
+        if let queue = output.queue {
+            member("queue")
+            write(string: queue)
+        }
+        if let template = output.template {
+            member("template")
+            write(string: template)
+        }
+        if let offer = output.offer {
+            member("offer")
+            write(.object(offer))
+        }
+        if !output.reasons.isEmpty {
+            member("reasons")
+            append(byte: UInt8(ascii: "["))
+            for index in output.reasons.indices {
+                if index > 0 { append(byte: UInt8(ascii: ",")) }
+                write(string: output.reasons[index])
+            }
+            append(byte: UInt8(ascii: "]"))
+        }
+        if !output.evidence.isEmpty {
+            member("evidence")
+            write(.object(output.evidence))
+        }
+        member("event_time")
+        write(string: output.eventTime.description)
+        member("decision_time")
+        write(string: output.decisionTime.description)
+        append(byte: UInt8(ascii: "}"))
+    }
+
+    /// A member's name and colon, after a comma unless it is the first; the names here are plain
+    /// ASCII and need no escaping.
+    private mutating func member(_ name: StaticString, first: Bool = false) {
+        if !first { append(byte: UInt8(ascii: ",")) }
+        append(byte: UInt8(ascii: "\""))
+        append(bytes: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        append(byte: UInt8(ascii: "\""))
+        append(byte: UInt8(ascii: ":"))
     }
 }

@@ -12,7 +12,7 @@ struct OutputRecords: Sendable {
 
     func record(for output: Output) -> ProducerRecord {
         var writer = JSONWriter()
-        writer.write(output.json)
+        writer.write(output)
         var headers = [
             KafkaHeader("upshift_decision_id", output.decisionID),
             KafkaHeader("ce_specversion", "1.0"),

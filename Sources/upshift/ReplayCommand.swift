@@ -68,7 +68,7 @@ final class OutputSink {
     func write(_ outputs: [Output]) {
         for output in outputs {
             var writer = JSONWriter()
-            writer.write(output.json)
+            writer.write(output)
             buffer += writer.bytes
             buffer.append(UInt8(ascii: "\n"))
         }

@@ -1,0 +1,43 @@
+import Testing
+@testable import UpshiftCore
+
+@Suite("Output records")
+struct OutputTests {
+    private func offer() -> Output {
+        var output = Output(
+            kind: .offer, decisionID: "0123456789abcdef", customerID: "c\"1", eventTime: at("2026-03-01T10:00Z"),
+            decisionTime: at("2026-03-01T10:00:01.5Z"))
+        output.workflowID = "quota-upgrade"
+        output.workflowVersion = 3
+        output.step = "steps[4]"
+        output.variant = "b"
+        output.channel = .inApp
+        output.queue = "customer_success"
+        output.template = "tier\ncomparison"
+        output.offer = ["kind": "trial", "days": 14]
+        output.reasons = ["open_ticket", "cap:upsell_messages"]
+        output.evidence = ["ratio": 0.86, "window": "30d"]
+        return output
+    }
+
+    @Test func everyMemberIsWrittenInItsFixedOrderWithStringsEscaped() {
+        #expect(offer().jsonLine == #"""
+            {"type":"offer","decision_id":"0123456789abcdef","customer_id":"c\"1","workflow_id":"quota-upgrade","workflow_version":3,"step":"steps[4]","variant":"b","channel":"in_app","queue":"customer_success","template":"tier\ncomparison","offer":{"kind":"trial","days":14},"reasons":["open_ticket","cap:upsell_messages"],"evidence":{"ratio":0.86,"window":"30d"},"event_time":"2026-03-01T10:00:00.000Z","decision_time":"2026-03-01T10:00:01.500Z"}
+            """#)
+    }
+
+    @Test func absentMembersAreLeftOutNotWrittenAsNull() {
+        let exit = Output(kind: .exit, decisionID: "fedcba9876543210", customerID: "c1", eventTime: at("2026-03-01T10:00Z"), decisionTime: at("2026-03-01T10:00Z"))
+        #expect(exit.jsonLine == #"{"type":"exit","decision_id":"fedcba9876543210","customer_id":"c1","event_time":"2026-03-01T10:00:00.000Z","decision_time":"2026-03-01T10:00:00.000Z"}"#)
+    }
+
+    @Test func theJSONValueIsTheWrittenRecordReadBack() {
+        let json = offer().json
+        #expect(json.object?["customer_id"] == "c\"1")
+        #expect(json.object?["workflow_version"] == 3)
+        #expect(json.object?["offer"] == .object(["kind": "trial", "days": 14]))
+        var writer = JSONWriter()
+        writer.write(json)
+        #expect(writer.text == offer().jsonLine)
+    }
+}
