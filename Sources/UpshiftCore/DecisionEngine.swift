@@ -355,10 +355,10 @@ private struct Context {
         if !active.isEmpty {
             if active != memory.lastSuppression {
                 state.workflows[index].lastSuppression = active
-                var output = makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: ["entry", String(time.rawValue)])
-                output.reasons = active
-                output.evidence = evidence.object
-                outputs.append(output)
+                emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: ["entry", String(time.rawValue)])) { output in
+                    output.reasons = active
+                    output.evidence = evidence.object
+                }
             }
             return
         }
@@ -368,10 +368,10 @@ private struct Context {
             let reason = "paused: \(guardrail)"
             if memory.lastSuppression != [reason] {
                 state.workflows[index].lastSuppression = [reason]
-                var output = makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: ["paused", String(time.rawValue)])
-                output.reasons = [reason]
-                output.evidence = evidence.object
-                outputs.append(output)
+                emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: ["paused", String(time.rawValue)])) { output in
+                    output.reasons = [reason]
+                    output.evidence = evidence.object
+                }
             }
             return
         }
@@ -381,9 +381,9 @@ private struct Context {
         let entry = state.workflows[index].entries
         if heldOut {
             state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
-            var output = makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])
-            output.evidence = evidence.object
-            outputs.append(output)
+            emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])) { output in
+                output.evidence = evidence.object
+            }
             return
         }
         state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: false, variant: variant, entry: entry)
@@ -499,11 +499,11 @@ private struct Context {
             case .send(let channel, let template, let offer):
                 let active = activeSuppressions(workflow, at: time, state)
                 if !active.isEmpty {
-                    var output = makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
-                    output.reasons = active
-                    output.channel = channel
-                    output.evidence = run.evidence
-                    outputs.append(output)
+                    emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                        output.reasons = active
+                        output.channel = channel
+                        output.evidence = run.evidence
+                    }
                     return end(run, reason: "suppressed", at: time, state: &state)
                 }
                 if let blocked = blockedReason(channel, state) {
@@ -519,20 +519,20 @@ private struct Context {
                     skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state: &state)
                     continue
                 }
-                var output = makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
-                output.channel = channel
-                output.template = template
-                output.offer = offer
-                output.evidence = run.evidence
-                outputs.append(output)
+                emit(makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                    output.channel = channel
+                    output.template = template
+                    output.offer = offer
+                    output.evidence = run.evidence
+                }
                 recordSent(channel, at: time, state: &state)
                 run.position += 1
             case .task(let queue, let template):
-                var output = makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
-                output.queue = queue
-                output.template = template
-                output.evidence = run.evidence
-                outputs.append(output)
+                emit(makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                    output.queue = queue
+                    output.template = template
+                    output.evidence = run.evidence
+                }
                 run.position += 1
             case .wait(let span):
                 run.position += 1
@@ -553,11 +553,11 @@ private struct Context {
 
     mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        var output = makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])
-        output.channel = channel
-        output.reasons = [reason]
-        output.evidence = run.evidence
-        outputs.append(output)
+        emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+            output.channel = channel
+            output.reasons = [reason]
+            output.evidence = run.evidence
+        }
         var next = run
         next.position += 1
         state.run = next
@@ -565,9 +565,9 @@ private struct Context {
 
     mutating func end(_ run: Run, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        var output = makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: ["exit", String(run.entry)])
-        output.reasons = [reason]
-        outputs.append(output)
+        emit(makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: ["exit", String(run.entry)])) { output in
+            output.reasons = [reason]
+        }
         state.run = nil
     }
 
@@ -616,6 +616,13 @@ private struct Context {
         state.channels.sent.append(ChannelState.SentMessage(time: time, channel: channel))
         let longest = program.caps.map(\.span).max() ?? .zero
         state.channels.sent.removeAll { $0.time <= time - longest }
+    }
+
+    /// Adds an output, its details filled in place: a local output appended would be copied
+    /// whole, every string of it retained.
+    mutating func emit(_ output: consuming Output, _ details: (inout Output) -> Void = { _ in }) {
+        outputs.append(output)
+        details(&outputs[outputs.count - 1])
     }
 
     func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: [String]) -> Output {

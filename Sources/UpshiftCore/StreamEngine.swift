@@ -102,7 +102,7 @@ public struct StreamEngine: Sendable {
         if result.disposition != .duplicate { markChanged(slot) }
         schedule(slot, result.nextTimer)
         if monitor.isActive { result.outputs += watch(entered: result.entered, result.outputs) }
-        if !fired.isEmpty { result.outputs.insert(contentsOf: fired, at: 0) }
+        if !fired.isEmpty { result.outputs = result.outputs.isEmpty ? fired : fired + result.outputs }
         return result
     }
 
