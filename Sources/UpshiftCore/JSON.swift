@@ -532,6 +532,8 @@ public struct JSONWriter {
     mutating func append(byte: UInt8) { bytes.append(byte) }
 
     mutating func append(bytes other: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: other) }
+
+    mutating func append(_ time: Timestamp) { ISO8601.append(time, to: &bytes) }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,

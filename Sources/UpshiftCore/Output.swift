@@ -132,10 +132,17 @@ extension JSONWriter {
             write(.object(output.evidence))
         }
         member("event_time")
-        write(string: output.eventTime.description)
+        write(time: output.eventTime)
         member("decision_time")
-        write(string: output.decisionTime.description)
+        write(time: output.decisionTime)
         append(byte: UInt8(ascii: "}"))
+    }
+
+    /// A timestamp as a string, its digits written in place.
+    private mutating func write(time: Timestamp) {
+        append(byte: UInt8(ascii: "\""))
+        append(time)
+        append(byte: UInt8(ascii: "\""))
     }
 
     /// A member's name and colon, after a comma unless it is the first; the names here are plain

@@ -104,39 +104,60 @@ public enum ISO8601 {
     }
 
     public static func format(_ timestamp: Timestamp) -> String {
+        // Every output carries two of these: digits written in place, no intermediate Strings.
+        let text = String(unsafeUninitializedCapacity: 24) { buffer in
+            digits(of: timestamp) { byte, position in buffer[position] = byte } ? 24 : 0
+        }
+        if !text.isEmpty { return text }
         let ms = timestamp.rawValue
         let days = floorDivide(ms, 86_400_000)
         let rest = ms - days * 86_400_000
         let (year, month, day) = civil(fromDays: days)
-        guard (0...9999).contains(year) else {
-            func pad(_ value: Int64, _ width: Int) -> String {
-                let digits = String(value)
-                return String(repeating: "0", count: max(0, width - digits.count)) + digits
-            }
-            return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):"
-                + "\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
-        // Every output carries two of these: digits written in place, no intermediate Strings.
-        return String(unsafeUninitializedCapacity: 24) { buffer in
-            var position = 0
-            func put(_ value: Int64, _ width: Int, then separator: Unicode.Scalar) {
-                var value = value
-                for offset in stride(from: width - 1, through: 0, by: -1) {
-                    buffer[position + offset] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
-                buffer[position + width] = UInt8(ascii: separator)
-                position += width + 1
-            }
-            put(year, 4, then: "-")
-            put(month, 2, then: "-")
-            put(day, 2, then: "T")
-            put(rest / 3_600_000, 2, then: ":")
-            put(rest / 60_000 % 60, 2, then: ":")
-            put(rest / 1000 % 60, 2, then: ".")
-            put(rest % 1000, 3, then: "Z")
-            return position
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):"
+            + "\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+    }
+
+    /// Appends the timestamp as ``format(_:)`` writes it, without making a String in between for
+    /// the years 0 to 9999.
+    static func append(_ timestamp: Timestamp, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 24))
+        if !digits(of: timestamp, { byte, position in bytes[start + position] = byte }) {
+            bytes.removeLast(24)
+            bytes.append(contentsOf: format(timestamp).utf8)
         }
+    }
+
+    /// Hands each of the 24 bytes of a timestamp in the years 0 to 9999 to `put` with its
+    /// position; false, with nothing handed, for other years.
+    private static func digits(of timestamp: Timestamp, _ put: (UInt8, Int) -> Void) -> Bool {
+        let ms = timestamp.rawValue
+        let days = floorDivide(ms, 86_400_000)
+        let rest = ms - days * 86_400_000
+        let (year, month, day) = civil(fromDays: days)
+        guard (0...9999).contains(year) else { return false }
+        var position = 0
+        func field(_ value: Int64, _ width: Int, then separator: Unicode.Scalar) {
+            var value = value
+            for offset in stride(from: width - 1, through: 0, by: -1) {
+                put(UInt8(ascii: "0") + UInt8(value % 10), position + offset)
+                value /= 10
+            }
+            put(UInt8(ascii: separator), position + width)
+            position += width + 1
+        }
+        field(year, 4, then: "-")
+        field(month, 2, then: "-")
+        field(day, 2, then: "T")
+        field(rest / 3_600_000, 2, then: ":")
+        field(rest / 60_000 % 60, 2, then: ":")
+        field(rest / 1000 % 60, 2, then: ".")
+        field(rest % 1000, 3, then: "Z")
+        return true
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -31,6 +31,13 @@ struct OutputTests {
         #expect(exit.jsonLine == #"{"type":"exit","decision_id":"fedcba9876543210","customer_id":"c1","event_time":"2026-03-01T10:00:00.000Z","decision_time":"2026-03-01T10:00:00.000Z"}"#)
     }
 
+    @Test func timesPastYear9999AreWrittenAsFormatWritesThem() {
+        let far = Timestamp(milliseconds: 253_402_300_800_000)
+        let exit = Output(kind: .exit, decisionID: "fedcba9876543210", customerID: "c1", eventTime: far, decisionTime: far)
+        #expect(far.description == "10000-01-01T00:00:00.000Z")
+        #expect(exit.jsonLine.hasSuffix(#""event_time":"10000-01-01T00:00:00.000Z","decision_time":"10000-01-01T00:00:00.000Z"}"#))
+    }
+
     @Test func theJSONValueIsTheWrittenRecordReadBack() {
         let json = offer().json
         #expect(json.object?["customer_id"] == "c\"1")
