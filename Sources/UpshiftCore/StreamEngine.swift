@@ -5,7 +5,7 @@ import HeapModule
 /// run on stream time); ``advance(to:)`` moves it on without an event (a live run on the wall
 /// clock). Which customers changed is kept until ``takeChanges(_:)``, for a changelog.
 ///
-/// Each customer has a slot, found by one dictionary lookup per event; their state, pending due
+/// Each customer has a slot, found through a ``CustomerIndex`` once per event; their state, pending due
 /// time and changed mark live together in it, and the timer queue refers to slots, so that a
 /// timer firing costs no lookup by id.
 ///
@@ -14,7 +14,7 @@ public struct StreamEngine: Sendable {
     public private(set) var engine: DecisionEngine
     /// Anonymous ids linked by `alias` calls to the known id whose state they use.
     public private(set) var aliases: [String: String] = [:]
-    private var slots: [String: Int] = [:]
+    private var index = CustomerIndex()
     /// Slot-indexed; a forgotten customer's slot is not held until it is reused. Not optionals:
     /// reading one field of an optional element would copy the whole state out.
     private var customers: [Customer] = []
@@ -58,11 +58,11 @@ public struct StreamEngine: Sendable {
 
     /// A customer's state, if any is held.
     public func state(of customerID: String) -> CustomerState? {
-        slots[customerID].map { customers[$0].state }
+        slot(of: customerID, hash: CustomerIndex.hash(customerID)).map { customers[$0].state }
     }
 
     /// How many customers have a state.
-    public var customerCount: Int { slots.count }
+    public var customerCount: Int { index.count }
 
     /// Whether any customer changed since the last ``takeChanges(_:)``.
     public var hasChanges: Bool { !changedSlots.isEmpty || !forgotten.isEmpty }
@@ -77,7 +77,7 @@ public struct StreamEngine: Sendable {
             changes.append((customers[slot].state.customerID, slot))
         }
         // Forgotten, unless the id came back since: then its new state is the change.
-        for customerID in forgotten where slots[customerID] == nil { changes.append((customerID, nil)) }
+        for customerID in forgotten where slot(of: customerID, hash: CustomerIndex.hash(customerID)) == nil { changes.append((customerID, nil)) }
         changedSlots = []
         forgotten = []
         changes.sort { $0.customerID < $1.customerID }
@@ -109,7 +109,9 @@ public struct StreamEngine: Sendable {
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
     /// aliases that pointed at them.
     public mutating func forget(_ customerID: String) {
-        if let slot = slots.removeValue(forKey: customerID) {
+        let hash = CustomerIndex.hash(customerID)
+        if let slot = slot(of: customerID, hash: hash) {
+            index.remove(hash: hash, slot: slot)
             customers[slot] = Customer(state: CustomerState(customerID: "", program: Program()), held: false)
             freeSlots.append(slot)
         }
@@ -192,7 +194,8 @@ public struct StreamEngine: Sendable {
 
     /// The customer's slot, made (with `state`) if they have none.
     private mutating func slot(for customerID: String, else state: @autoclosure () -> CustomerState) -> Int {
-        if let slot = slots[customerID] { return slot }
+        let hash = CustomerIndex.hash(customerID)
+        if let slot = slot(of: customerID, hash: hash) { return slot }
         let customer = Customer(state: state())
         let slot: Int
         if let free = freeSlots.popLast() {
@@ -202,8 +205,13 @@ public struct StreamEngine: Sendable {
             slot = customers.count
             customers.append(customer)
         }
-        slots[customerID] = slot
+        index.insert(hash: hash, slot: slot)
         return slot
+    }
+
+    /// The slot holding the customer, if any.
+    private func slot(of customerID: String, hash: UInt64) -> Int? {
+        index.slot(hash: hash) { customers[$0].state.customerID == customerID }
     }
 
     private mutating func markChanged(_ slot: Int) {
