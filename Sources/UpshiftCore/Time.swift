@@ -122,14 +122,14 @@ public enum ISO8601 {
     }
 
     /// Appends the timestamp as ``format(_:)`` writes it, without making a String in between for
-    /// the years 0 to 9999.
+    /// the years 0 to 9999: the digits go to a buffer on the stack, then in with one append.
     static func append(_ timestamp: Timestamp, to bytes: inout [UInt8]) {
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: 24))
-        if !digits(of: timestamp, { byte, position in bytes[start + position] = byte }) {
-            bytes.removeLast(24)
-            bytes.append(contentsOf: format(timestamp).utf8)
+        let written = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
+            guard digits(of: timestamp, { byte, position in buffer[position] = byte }) else { return false }
+            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+            return true
         }
+        if !written { bytes.append(contentsOf: format(timestamp).utf8) }
     }
 
     /// Hands each of the 24 bytes of a timestamp in the years 0 to 9999 to `put` with its
