@@ -620,7 +620,7 @@ private struct Context {
 
     /// Adds an output, its details filled in place: a local output appended would be copied
     /// whole, every string of it retained.
-    mutating func emit(_ output: consuming Output, _ details: (inout Output) -> Void = { _ in }) {
+    mutating func emit(_ output: consuming Output, _ details: (inout Output) -> Void) {
         outputs.append(output)
         details(&outputs[outputs.count - 1])
     }

@@ -5,9 +5,9 @@ import HeapModule
 /// run on stream time); ``advance(to:)`` moves it on without an event (a live run on the wall
 /// clock). Which customers changed is kept until ``takeChanges(_:)``, for a changelog.
 ///
-/// Each customer has a slot, found through a ``CustomerIndex`` once per event; their state, pending due
-/// time and changed mark live together in it, and the timer queue refers to slots, so that a
-/// timer firing costs no lookup by id.
+/// Each customer has a slot, found through a ``CustomerIndex`` once per event; their state,
+/// pending due time and changed mark live together in it, and the timer queue refers to slots, so
+/// that a timer firing costs no lookup by id.
 ///
 /// Feed events in event-time order (``ReplayInput`` sorts a file's records that way).
 public struct StreamEngine: Sendable {
@@ -174,8 +174,8 @@ public struct StreamEngine: Sendable {
         for key in entered { monitor.assign(key) }
         var pauses: [Output] = []
         // By index: `for output in outputs` would copy each output to test its kind.
-        for index in outputs.indices where outputs[index].kind == .guardrail {
-            let output = outputs[index]
+        for position in outputs.indices where outputs[position].kind == .guardrail {
+            let output = outputs[position]
             guard let (pause, rate, sample) = monitor.observe(output), apply(pause) else { continue }
             let decisionID = StableHash.hex(StableHash.of([pause.key.description, pause.guardrail, String(pause.bound), String(pause.minimumSample), "pause"]))
             var record = Output(kind: .pause, decisionID: decisionID, customerID: output.customerID, eventTime: output.eventTime, decisionTime: output.decisionTime)
