@@ -82,38 +82,18 @@ extension JSONWriter {
         append(byte: UInt8(ascii: "{"))
         member("type", first: true)
         write(string: output.kind.rawValue)
-        member("decision_id")
-        write(string: output.decisionID)
-        member("customer_id")
-        write(string: output.customerID)
-        if let workflowID = output.workflowID {
-            member("workflow_id")
-            write(string: workflowID)
-        }
+        member("decision_id", string: output.decisionID)
+        member("customer_id", string: output.customerID)
+        member("workflow_id", string: output.workflowID)
         if let version = output.workflowVersion {
             member("workflow_version")
             write(number: Double(version))
         }
-        if let step = output.step {
-            member("step")
-            write(string: step)
-        }
-        if let variant = output.variant {
-            member("variant")
-            write(string: variant)
-        }
-        if let channel = output.channel {
-            member("channel")
-            write(string: channel.rawValue)
-        }
-        if let queue = output.queue {
-            member("queue")
-            write(string: queue)
-        }
-        if let template = output.template {
-            member("template")
-            write(string: template)
-        }
+        member("step", string: output.step)
+        member("variant", string: output.variant)
+        member("channel", string: output.channel?.rawValue)
+        member("queue", string: output.queue)
+        member("template", string: output.template)
         if let offer = output.offer {
             member("offer")
             write(.object(offer))
@@ -136,6 +116,13 @@ extension JSONWriter {
         member("decision_time")
         write(time: output.decisionTime)
         append(byte: UInt8(ascii: "}"))
+    }
+
+    /// A string member, left out when there is no value.
+    private mutating func member(_ name: StaticString, string value: String?) {
+        guard let value else { return }
+        member(name)
+        write(string: value)
     }
 
     /// A timestamp as a string, its digits written in place.

@@ -10,7 +10,7 @@ public struct ReplaySummary: Sendable {
     /// into text only for the report: counting runs for every output.
     private var tallies: [Tally: Int] = [:]
 
-    private enum Section: Int, CaseIterable {
+    private enum Section: CaseIterable {
         case decisions, suppressions, holdouts, exits, conversions, guardrails, pauses
 
         var title: String {
