@@ -487,9 +487,12 @@ public struct JSONWriter {
         }
     }
 
-    /// Integers without a fraction; others in Swift's shortest round-trip form.
+    /// Integers without a fraction; others in Swift's shortest round-trip form; `null` for an
+    /// infinity or NaN, which JSON cannot hold (a sum of huge amounts can overflow to one).
     public mutating func write(number: Double) {
-        if number.rounded() == number, abs(number) < 1e15 {
+        if !number.isFinite {
+            append("null")
+        } else if number.rounded() == number, abs(number) < 1e15 {
             append(String(Int64(number)))
         } else {
             append("\(number)")

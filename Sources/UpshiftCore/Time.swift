@@ -104,7 +104,7 @@ public enum ISO8601 {
     }
 
     public static func format(_ timestamp: Timestamp) -> String {
-        // Every output carries two of these: digits written in place, no intermediate Strings.
+        // Digits written in place, no intermediate Strings.
         let text = String(unsafeUninitializedCapacity: 24) { buffer in
             digits(of: timestamp) { byte, position in buffer[position] = byte } ? 24 : 0
         }

@@ -38,6 +38,13 @@ struct OutputTests {
         #expect(exit.jsonLine.hasSuffix(#""event_time":"10000-01-01T00:00:00.000Z","decision_time":"10000-01-01T00:00:00.000Z"}"#))
     }
 
+    @Test func anOverflowedNumberIsWrittenAsNullSoTheRecordStaysJSON() {
+        var exit = Output(kind: .exit, decisionID: "fedcba9876543210", customerID: "c1", eventTime: at("2026-03-01T10:00Z"), decisionTime: at("2026-03-01T10:00Z"))
+        exit.evidence = ["value": .number(1e308 * 10), "ratio": .number(.nan)]
+        #expect(exit.jsonLine.contains(#""evidence":{"value":null,"ratio":null}"#))
+        #expect(exit.json.object?["evidence"] == .object(["value": .null, "ratio": .null]))
+    }
+
     @Test func theJSONValueIsTheWrittenRecordReadBack() {
         let json = offer().json
         #expect(json.object?["customer_id"] == "c\"1")
