@@ -67,21 +67,21 @@ public struct StreamEngine: Sendable {
     /// Whether any customer changed since the last ``takeChanges(_:)``.
     public var hasChanges: Bool { !changedSlots.isEmpty || !forgotten.isEmpty }
 
-    /// Hands each customer changed or forgotten since the last call to `body`, in customer-id
-    /// order, with their state (nil: forgotten): what a changelog writes, without a lookup by id.
+    /// Hands each customer changed since the last call to `body` with their state, in the order
+    /// they first changed, then each forgotten one (state nil) in id order: what a changelog
+    /// writes, without a lookup by id. The order follows from the input, so a replay of the same
+    /// input hands the same sequence.
     public mutating func takeChanges(_ body: (_ customerID: String, _ state: CustomerState?) -> Void) {
-        var changes: [(customerID: String, slot: Int?)] = []
-        changes.reserveCapacity(changedSlots.count + forgotten.count)
         for slot in changedSlots where customers[slot].held && customers[slot].changed {
             customers[slot].changed = false
-            changes.append((customers[slot].state.customerID, slot))
+            body(customers[slot].state.customerID, customers[slot].state)
         }
         // Forgotten, unless the id came back since: then its new state is the change.
-        for customerID in forgotten where slot(of: customerID, hash: CustomerIndex.hash(customerID)) == nil { changes.append((customerID, nil)) }
+        for customerID in forgotten.sorted() where slot(of: customerID, hash: CustomerIndex.hash(customerID)) == nil {
+            body(customerID, nil)
+        }
         changedSlots = []
         forgotten = []
-        changes.sort { $0.customerID < $1.customerID }
-        for change in changes { body(change.customerID, change.slot.map { customers[$0].state }) }
     }
 
     /// Fires the timers due at or before the event's time, then processes it.

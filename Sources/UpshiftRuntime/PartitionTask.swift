@@ -15,16 +15,14 @@ struct PartitionTask {
     /// The program's layout, written in every commit marker so that a restore under changed
     /// workflow files finds each state's metrics and workflows by name.
     let layout: StateLayout
-    /// The encoded size of each customer's state as last written to the changelog, and their sum.
-    private var sizes: [String: Int]
-    private(set) var stateBytes: Int
+    /// Encodes this partition's changes, and knows the size of its states as last written.
+    let changelog: ChangelogWriter
 
-    init(partition: Int32, program: Program, restored: Changelog.Restorer) {
+    init(partition: Int32, program: Program, restored: Changelog.Restorer, changelogTopic: String) {
         self.partition = partition
         engine = StreamEngine(program: program, states: restored.states)
         layout = StateLayout(program)
-        sizes = restored.sizes
-        stateBytes = restored.sizes.values.reduce(0, +)
+        changelog = ChangelogWriter(topic: changelogTopic, partition: partition, restoredSizes: restored.sizes)
         offsets = restored.lastCommit?.offsets ?? [:]
         streamTime = restored.lastCommit?.streamTime
     }
@@ -72,24 +70,16 @@ struct PartitionTask {
         return expired
     }
 
-    /// The changelog records for what changed since the last commit, and its marker.
-    mutating func changelog(topic: String, session: String, transaction: Int, aborted: [Int]) -> [ProducerRecord] {
-        guard hasUncommittedWork else { return [] }
+    /// What changed since the last commit, for the changelog, with the commit marker's contents;
+    /// nil when nothing was read or fired since.
+    mutating func takeChanges(transaction: Int, aborted: [Int]) -> ChangelogBatch? {
+        guard hasUncommittedWork else { return nil }
         hasUncommittedWork = false
-        let headers = Changelog.headers(session: session, transaction: transaction)
-        var records: [ProducerRecord] = []
-        engine.takeChanges { customerID, state in
-            let encoded = state.map(StateCodec.encode)
-            stateBytes += (encoded?.count ?? 0) - (sizes[customerID] ?? 0)
-            sizes[customerID] = encoded?.count
-            records.append(Changelog.stateRecord(topic: topic, partition: partition, customerID: customerID, state: encoded, headers: headers))
-        }
-        records.append(
-            Changelog.marker(
-                topic: topic, partition: partition, session: session,
-                commit: Changelog.Commit(
-                    transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime, layout: layout)))
-        return records
+        var changes: [(customerID: String, state: CustomerState?)] = []
+        engine.takeChanges { customerID, state in changes.append((customerID, state)) }
+        return ChangelogBatch(
+            writer: changelog, changes: changes,
+            commit: Changelog.Commit(transaction: transaction, aborted: aborted, offsets: offsets, streamTime: streamTime, layout: layout))
     }
 }
 

@@ -20,9 +20,11 @@ import UpshiftCore
 /// An abortable error aborts it and rebuilds every task from its changelog, rewinding the input to
 /// the last committed offsets; a fatal one (fencing) stops the processor with that error.
 ///
-/// Commits overlap processing: under exactly-once, the commit call (which waits for the brokers)
-/// runs on a commit thread while the processing thread reads on, holding the records it makes
-/// until the commit lands and the next transaction begins. Revocations and stops wait for it.
+/// Commits overlap processing: under exactly-once, the processing thread only takes each task's
+/// input offsets and changed states; a commit thread encodes the states into changelog records,
+/// sends them and the offsets, and makes the commit call (which waits for the brokers), while the
+/// processing thread reads on, holding the records it makes until the commit lands and the next
+/// transaction begins. Revocations, stops and aborts wait for it.
 ///
 /// Outages: librdkafka reconnects on its own; a Kafka call that fails with a retriable error (a
 /// broker down, a timeout) is called again with backoff, and the processor logs once when the
@@ -449,11 +451,11 @@ public final class StreamProcessor: Sendable {
             lastCommit = ContinuousClock.now
             guard inTransaction else { return }
             do {
-                let prepared = try prepareCommit()
+                let job = try prepareCommit()
                 if configuration.guarantee == .exactlyOnce, !synchronously {
-                    dispatch(InFlightCommit(transaction: transaction, committedOffsets: prepared))
+                    dispatch(job)
                 } else {
-                    try finishCommit(prepared)
+                    try finishCommit(job)
                 }
             } catch where error.kind == .fatal {
                 logger.critical("stopping: fenced or failed", metadata: ["error": "\(error)"])
@@ -465,55 +467,62 @@ public final class StreamProcessor: Sendable {
             }
         }
 
-        /// Input offsets, changelog records and markers; returns the sum of the offsets committed.
-        private func prepareCommit() throws(KafkaError) -> Int64 {
-            let offsets = tasks.keys.sorted().flatMap { partition in
+        /// Takes what the transaction must still carry from the tasks: their input offsets and
+        /// their changes since the last commit, not yet encoded.
+        private func prepareCommit() throws(KafkaError) -> CommitJob {
+            let partitions = tasks.keys.sorted()
+            let offsets = partitions.flatMap { partition in
                 tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
             }
-            // Offsets first: a refusal then aborts before any commit marker is on its way.
-            if configuration.guarantee == .exactlyOnce, !offsets.isEmpty {
-                let group = try consumer.groupMetadata()
-                try retrying("send offsets") { () throws(KafkaError) in
-                    try producer.sendOffsets(offsets, group: group, timeout: callTimeout)
-                }
-            }
-            for partition in tasks.keys.sorted() {
-                let changelog = tasks[partition]!.changelog(
-                    topic: configuration.topics.changelog, session: session, transaction: transaction, aborted: aborted)
-                for record in changelog { try producer.send(record) }
-            }
-            if configuration.guarantee == .atLeastOnce {
-                try flushForCommit()
-                if !offsets.isEmpty { try retrying("commit offsets") { () throws(KafkaError) in try consumer.commit(offsets) } }
-            }
-            return offsets.reduce(Int64(0)) { $0 + $1.offset.rawValue }
+            let changelog = partitions.compactMap { tasks[$0]!.takeChanges(transaction: transaction, aborted: aborted) }
+            let group = configuration.guarantee == .exactlyOnce && !offsets.isEmpty ? try consumer.groupMetadata() : nil
+            return CommitJob(offsets: offsets, group: group, changelog: changelog, session: session)
         }
 
-        /// The commit call, here and now, and what follows a landed commit.
-        private func finishCommit(_ committedOffsets: Int64) throws(KafkaError) {
+        /// The commit, here and now, and what follows a landed commit. At least once, every
+        /// record is delivered before the input offsets are committed.
+        private func finishCommit(_ job: CommitJob) throws(KafkaError) {
+            if let group = job.group {
+                try retrying("send offsets") { () throws(KafkaError) in try producer.sendOffsets(job.offsets, group: group, timeout: callTimeout) }
+            }
+            try job.sendChangelog(through: producer)
             if configuration.guarantee == .exactlyOnce {
                 try retrying("commit transaction") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
+            } else {
+                try flushForCommit()
+                if !job.offsets.isEmpty { try retrying("commit offsets") { () throws(KafkaError) in try consumer.commit(job.offsets) } }
             }
             inTransaction = false
-            landed(committedOffsets)
+            landed(job.committedOffsets)
         }
 
-        /// Hands the commit call to the commit thread; the transaction stays ours until it lands.
-        /// The commit thread calls again, with backoff, while the call fails retriably (librdkafka
-        /// allows it) and no stop is asked for.
-        private func dispatch(_ commit: InFlightCommit) {
+        /// Hands the rest of the commit to the commit thread: the offsets, the changelog (encoded
+        /// there) and the commit call. The transaction stays ours until it lands. The commit
+        /// thread calls again, with backoff, while a call fails retriably (librdkafka allows it)
+        /// and no stop is asked for.
+        private func dispatch(_ job: CommitJob) {
+            let commit = InFlightCommit(transaction: transaction, committedOffsets: job.committedOffsets)
             inFlight = commit
             let (producer, processor, timeout) = (self.producer, self.processor, callTimeout)
             committer.async {
-                var delay = Duration.milliseconds(100)
-                while true {
-                    let result = Result { () throws(KafkaError) in try producer.commitTransaction(timeout: timeout) }
-                    guard case .failure(let error) = result, error.kind == .retriable, !processor.isStopping else {
-                        return commit.finish(result)
+                func retrying(_ call: () throws(KafkaError) -> Void) throws(KafkaError) {
+                    var delay = Duration.milliseconds(100)
+                    while true {
+                        do {
+                            return try call()
+                        } catch where error.kind == .retriable && !processor.isStopping {
+                            Thread.sleep(forTimeInterval: Double(delay / .milliseconds(1)) / 1000)
+                            delay = min(delay * 2, .seconds(5))
+                        }
                     }
-                    Thread.sleep(forTimeInterval: Double(delay / .milliseconds(1)) / 1000)
-                    delay = min(delay * 2, .seconds(5))
                 }
+                commit.finish(Result { () throws(KafkaError) in
+                    if let group = job.group {
+                        try retrying { () throws(KafkaError) in try producer.sendOffsets(job.offsets, group: group, timeout: timeout) }
+                    }
+                    try job.sendChangelog(through: producer)
+                    try retrying { () throws(KafkaError) in try producer.commitTransaction(timeout: timeout) }
+                })
             }
         }
 
@@ -557,7 +566,7 @@ public final class StreamProcessor: Sendable {
             }
             processor.metrics.transaction(committed: true)
             for (partition, task) in tasks {
-                processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.stateBytes)
+                processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.changelog.stateBytes)
             }
         }
 
@@ -675,7 +684,7 @@ public final class StreamProcessor: Sendable {
                 let started = ContinuousClock.now
                 do {
                     let restorer = try readChangelog(partition)
-                    var task = PartitionTask(partition: partition, program: processor.program, restored: restorer)
+                    var task = PartitionTask(partition: partition, program: processor.program, restored: restorer, changelogTopic: configuration.topics.changelog)
                     for pause in pauses.values { task.engine.apply(pause) }
                     tasks[partition] = task
                     processor.count { [tasks] in
@@ -690,7 +699,7 @@ public final class StreamProcessor: Sendable {
                     if restorer.unusable > 0 { metadata["unusable"] = "\(restorer.unusable)" }
                     logger.info("restored", metadata: metadata)
                     processor.metrics.record("upshift_restore_duration_seconds", [ContinuousClock.now - started])
-                    processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.stateBytes)
+                    processor.metrics.partition(partition, customers: task.engine.customerCount, stateBytes: task.changelog.stateBytes)
                 } catch {
                     callbackError = error
                     logger.error("restore failed", metadata: ["partition": "\(partition)", "error": "\(error)"])
@@ -737,8 +746,27 @@ public final class StreamProcessor: Sendable {
     }
 }
 
-/// A commit call running on the commit thread: the transaction it ends, the input offsets it
-/// records, and, once it returns, its result. Written once by the commit thread, read by the
+/// What a commit sends once the processing thread has taken it from the tasks: the input offsets
+/// (with the group metadata, under exactly-once), then each partition's changelog records.
+/// Offsets go first, so that a refusal aborts before any commit marker is on its way.
+private struct CommitJob: Sendable {
+    let offsets: [TopicPartitionOffset]
+    let group: ConsumerGroupMetadata?
+    let changelog: [ChangelogBatch]
+    let session: String
+
+    /// The sum of the input offsets: how far the input is done once this commit lands.
+    var committedOffsets: Int64 { offsets.reduce(0) { $0 + $1.offset.rawValue } }
+
+    func sendChangelog(through producer: KafkaProducer) throws(KafkaError) {
+        for batch in changelog {
+            for record in batch.records(session: session) { try producer.send(record) }
+        }
+    }
+}
+
+/// A commit running on the commit thread (its ``CommitJob`` and the commit call): the transaction
+/// it ends, the input offsets it records, and, once it is done, its result. Written once by the commit thread, read by the
 /// processing thread after the semaphore says it is there.
 private final class InFlightCommit: @unchecked Sendable {
     let transaction: Int
