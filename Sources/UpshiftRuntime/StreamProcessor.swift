@@ -241,6 +241,9 @@ public final class StreamProcessor: Sendable {
         }
 
         func step() throws {
+            // Before reading: a commit that failed rewinds the input, and a batch read before the
+            // rewind would be processed against the restored state.
+            try land(waiting: false)
             let batch: [ConsumerRecord]
             do {
                 batch = try consumer.poll(maxRecords: 2_000, timeout: .milliseconds(50))
@@ -260,7 +263,6 @@ public final class StreamProcessor: Sendable {
                 throw error
             }
             if !batch.isEmpty { processor.brokersAnswered() }
-            try land(waiting: false)
             readControl()
             if processor.areBrokersDown, ContinuousClock.now - lastProbe >= .seconds(1) {
                 // With nothing to read or commit, nothing else would notice the brokers coming back.
