@@ -468,20 +468,22 @@ public struct JSONWriter {
         case .bool(let b): append(b ? "true" : "false")
         case .number(let n): write(number: n)
         case .string(let s): write(string: s)
+        // By index: iterating would copy (and retain) each element or member.
         case .array(let elements):
             bytes.append(UInt8(ascii: "["))
-            for (offset, element) in elements.enumerated() {
-                if offset > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(element)
+            for index in elements.indices {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(elements[index])
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
             bytes.append(UInt8(ascii: "{"))
-            for (offset, member) in object.members.enumerated() {
-                if offset > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(string: member.key)
+            let members = object.members
+            for index in members.indices {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(string: members[index].key)
                 bytes.append(UInt8(ascii: ":"))
-                write(member.value)
+                write(members[index].value)
             }
             bytes.append(UInt8(ascii: "}"))
         }
@@ -493,9 +495,24 @@ public struct JSONWriter {
         if !number.isFinite {
             append("null")
         } else if number.rounded() == number, abs(number) < 1e15 {
-            append(String(Int64(number)))
+            write(integer: Int64(number))
         } else {
             append("\(number)")
+        }
+    }
+
+    /// The digits straight into the bytes, without making a String of them.
+    private mutating func write(integer: Int64) {
+        if integer < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = integer.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 
@@ -528,7 +545,6 @@ public struct JSONWriter {
             append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
         }
     }
-
 
     private mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
 

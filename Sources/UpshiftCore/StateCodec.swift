@@ -16,33 +16,37 @@ public enum StateCodec {
         out.optionalString(state.accountID)
         out.json(state.accountTraits)
         out.optionalTime(state.latestEventTime)
+        // By index throughout: `for x in array` would copy (and retain) each element.
         out.count(state.metrics.count)
-        for metric in state.metrics {
-            out.count(metric.buckets.count)
-            for bucket in metric.buckets {
-                out.signed(bucket.index)
-                out.double(bucket.value)
+        for metric in state.metrics.indices {
+            let buckets = state.metrics[metric].buckets
+            out.count(buckets.count)
+            for bucket in buckets.indices {
+                out.signed(buckets[bucket].index)
+                out.double(buckets[bucket].value)
             }
-            out.count(metric.distinct.count)
-            for entry in metric.distinct {
-                out.fixed(entry.hash)
-                out.signed(entry.bucket)
+            let distinct = state.metrics[metric].distinct
+            out.count(distinct.count)
+            for entry in distinct.indices {
+                out.fixed(distinct[entry].hash)
+                out.signed(distinct[entry].bucket)
             }
         }
         out.count(state.suppressions.count)
-        for suppression in state.suppressions {
-            out.optionalTime(suppression.lastStart)
-            out.optionalTime(suppression.lastEnd)
+        for suppression in state.suppressions.indices {
+            out.optionalTime(state.suppressions[suppression].lastStart)
+            out.optionalTime(state.suppressions[suppression].lastEnd)
         }
         out.byte(mask(state.channels.subscribed))
         out.byte(mask(state.channels.unsubscribed))
         out.count(state.channels.sent.count)
-        for sent in state.channels.sent {
-            out.time(sent.time)
-            out.byte(UInt8(Channel.allCases.firstIndex(of: sent.channel)!))
+        for sent in state.channels.sent.indices {
+            out.time(state.channels.sent[sent].time)
+            out.byte(code(of: state.channels.sent[sent].channel))
         }
         out.count(state.workflows.count)
-        for memory in state.workflows {
+        for index in state.workflows.indices {
+            let memory = state.workflows[index]
             out.count(memory.entries)
             out.optionalTime(memory.lastEntry)
             out.optionalTime(memory.conditionSince)
@@ -93,9 +97,14 @@ public enum StateCodec {
         out.count(state.aliases.count)
         state.aliases.forEach { out.string($0) }
         out.count(state.precedents.count)
-        for (event, time) in state.precedents.sorted(by: { $0.key < $1.key }) {
+        if state.precedents.count == 1, let (event, time) = state.precedents.first {
             out.string(event)
             out.time(time)
+        } else {
+            for (event, time) in state.precedents.sorted(by: { $0.key < $1.key }) {
+                out.string(event)
+                out.time(time)
+            }
         }
         return out.bytes
     }
@@ -195,8 +204,18 @@ public enum StateCodec {
         return current.map { byKey[$0] ?? empty }
     }
 
+    /// Each channel's bit in a mask and its code in a sent message: its place in `allCases`.
+    private static func code(of channel: Channel) -> UInt8 {
+        switch channel {
+        case .email: 0
+        case .inApp: 1
+        case .sms: 2
+        case .push: 3
+        }
+    }
+
     private static func mask(_ channels: Set<Channel>) -> UInt8 {
-        Channel.allCases.enumerated().reduce(0) { channels.contains($1.element) ? $0 | 1 << $1.offset : $0 }
+        channels.reduce(0) { $0 | 1 << code(of: $1) }
     }
 
     private static func channels(_ mask: UInt8) -> Set<Channel> {
@@ -204,10 +223,11 @@ public enum StateCodec {
     }
 
     private struct Writer {
-        /// Most states encode to under 1 KiB: one allocation, not a doubling series.
+        /// Most states encode to under 768 bytes: one allocation, not a doubling series, and
+        /// small enough for the allocator's per-thread cache.
         var bytes: [UInt8] = []
 
-        init() { bytes.reserveCapacity(1024) }
+        init() { bytes.reserveCapacity(768) }
 
         mutating func byte(_ value: UInt8) { bytes.append(value) }
 
