@@ -413,6 +413,7 @@ public struct JSONReader {
 /// Where the next quote, backslash or control character is at or after `position` (the end if
 /// there is none): the bytes a JSON string must escape, and where a reader must look closer. It
 /// looks at eight bytes at a time: most bytes of a string need no look of their own.
+@inline(__always)
 func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) -> Int {
     let ones: UInt64 = 0x0101_0101_0101_0101
     var position = position
