@@ -8,19 +8,31 @@ import UpshiftCore
 /// deduplicate without parsing the value.
 struct OutputRecords: Sendable {
     let topics: OutputTopics
-    let source: String
+    /// The headers every output shares, and its kind's CloudEvents type: made once, not per output.
+    private let specVersion: KafkaHeader
+    private let sourceHeader: KafkaHeader
+    private let types: [Output.Kind: KafkaHeader]
+
+    init(topics: OutputTopics, source: String) {
+        self.topics = topics
+        specVersion = KafkaHeader("ce_specversion", "1.0")
+        sourceHeader = KafkaHeader("ce_source", source)
+        types = Dictionary(uniqueKeysWithValues: Output.Kind.allCases.map { ($0, KafkaHeader("ce_type", "io.upshift.\($0.rawValue)")) })
+    }
 
     func record(for output: Output) -> ProducerRecord {
         var writer = JSONWriter()
         writer.write(output)
-        var headers = [
-            KafkaHeader("upshift_decision_id", output.decisionID),
-            KafkaHeader("ce_specversion", "1.0"),
-            KafkaHeader("ce_id", output.decisionID),
-            KafkaHeader("ce_type", "io.upshift.\(output.kind.rawValue)"),
-            KafkaHeader("ce_source", source),
-            KafkaHeader("ce_time", output.decisionTime.description),
-        ]
+        // The decision id's bytes once, for both headers that carry it.
+        let decisionID = Array(output.decisionID.utf8)
+        var headers: [KafkaHeader] = []
+        headers.reserveCapacity(8)
+        headers.append(KafkaHeader("upshift_decision_id", decisionID))
+        headers.append(specVersion)
+        headers.append(KafkaHeader("ce_id", decisionID))
+        headers.append(types[output.kind]!)
+        headers.append(sourceHeader)
+        headers.append(KafkaHeader("ce_time", output.decisionTime.description))
         if let workflow = output.workflowID { headers.append(KafkaHeader("upshift_workflow_id", workflow)) }
         if let version = output.workflowVersion { headers.append(KafkaHeader("upshift_workflow_version", String(version))) }
         // A pause is keyed by the arm it stops, so that the compacted control topic keeps one per arm.
