@@ -3,10 +3,10 @@
 /// back the next one, and the runtime stores it in its changelog.
 public struct CustomerState: Sendable, Hashable {
     public var customerID: String
-    public var traits = JSONObject()
+    public var traits = JSONObject() { didSet { forgetTraitLimits() } }
     /// The account of the last `group` call, and that account's traits.
     public var accountID: String?
-    public var accountTraits = JSONObject()
+    public var accountTraits = JSONObject() { didSet { forgetTraitLimits() } }
     /// The latest event time seen: the customer's own stream time.
     public var latestEventTime: Timestamp?
     /// Index-aligned with ``Program/metrics``.
@@ -37,6 +37,11 @@ public struct CustomerState: Sendable, Hashable {
     public func trait(_ path: [String]) -> JSONValue? {
         if path.first == "account" { return accountTraits.value(at: Array(path.dropFirst())) }
         return traits.value(at: path)
+    }
+
+    /// A trait changed: each trigger's limit is read from the traits again when next needed.
+    private mutating func forgetTraitLimits() {
+        for index in workflows.indices { workflows[index].traitLimit = Memo() }
     }
 
     public struct MessageMark: Sendable, Hashable {
@@ -94,6 +99,10 @@ public struct WorkflowMemory: Sendable, Hashable {
     public var lastSuppression: [String] = []
     /// The latest assignment (entry into the treatment or the holdout), for attribution.
     public var assignment: Assignment?
+    /// A ratio trigger's limit (its `to:` trait, 0 when absent or not a number) as the traits
+    /// last gave it. The trigger is evaluated on every event: reading the limit here costs no walk
+    /// through the traits and touches no memory the event does not touch already.
+    var traitLimit = Memo<Double>()
 
     /// Where a customer was put when they last entered: the arm, and which outcomes were already
     /// attributed to it (each conversion and guardrail at most once per assignment).
@@ -140,4 +149,15 @@ public struct Run: Sendable, Hashable {
             }
         }
     }
+}
+
+/// A value worked out from others and kept to save working it out again; nil until then. It is
+/// no part of the value that holds it: two states that differ only in what they have memoized
+/// are equal and hash alike.
+struct Memo<Value: Sendable>: Sendable, Hashable {
+    var value: Value?
+
+    static func == (_: Self, _: Self) -> Bool { true }
+
+    func hash(into hasher: inout Hasher) {}
 }

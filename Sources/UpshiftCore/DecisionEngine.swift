@@ -307,7 +307,8 @@ private struct Context {
         var limit: (trait: [String], value: Double)?
         switch workflow.trigger {
         case .ratio(let metric, let path, let bound, _):
-            guard let traitLimit = state.trait(path)?.number, traitLimit > 0 else {
+            let traitLimit = self.traitLimit(index, path, &state)
+            guard traitLimit > 0 else {
                 state.workflows[index].conditionSince = nil
                 return
             }
@@ -335,6 +336,14 @@ private struct Context {
             metric, value: measured, ratio: limit.map { Evidence.Ratio(trait: $0.trait, limit: $0.value, ratio: value) }, atLeast: atLeast,
             sustained: sustained, since: since)
         attemptEntry(index, at: time, evidence: evidence, state: &state)
+    }
+
+    /// Workflow `index`'s ratio trigger limit, read from the traits only when they changed since.
+    func traitLimit(_ index: Int, _ path: [String], _ state: inout CustomerState) -> Double {
+        if let known = state.workflows[index].traitLimit.value { return known }
+        let limit = state.trait(path)?.number ?? 0
+        state.workflows[index].traitLimit.value = limit
+        return limit
     }
 
     /// The cheap checks before an entry: switched on, not in a workflow, allowed to re-enter.

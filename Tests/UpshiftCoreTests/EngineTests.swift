@@ -43,6 +43,25 @@ struct EngineTests {
         #expect(simulation.lines == [])
     }
 
+    @Test func aLoweredQuotaCountsFromItsIdentify() throws {
+        var simulation = Simulation(try program(quotaWorkflow))
+        quotaCustomer(&simulation, usage: 7900)
+        simulation.send(identify(at: "2026-03-02T09:00Z", ["quota": .object(["api_calls": 9000])]))
+        simulation.advance(to: "2026-03-06T00:00Z")
+        #expect(simulation.lines == ["offer steps[0] email guide @2026-03-05T09:00"])
+        #expect(simulation.outputs.first?.evidence["limit"] == 9000)
+    }
+
+    @Test func traitsChangedOutsideTheEngineAreReadAgain() throws {
+        var simulation = Simulation(try program(quotaWorkflow))
+        quotaCustomer(&simulation, usage: 7900)
+        #expect(try StateCodec.decode(StateCodec.encode(simulation.state), program: simulation.engine.program) == simulation.state)
+        simulation.state.traits.merge(["quota": .object(["api_calls": 9000])])
+        simulation.send(track("Session Started", at: "2026-03-02T10:00Z"))
+        simulation.advance(to: "2026-03-06T00:00Z")
+        #expect(simulation.lines == ["offer steps[0] email guide @2026-03-05T10:00"])
+    }
+
     @Test func ineligiblePlanStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, plan: "enterprise")
