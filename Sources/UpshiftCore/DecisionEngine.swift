@@ -28,12 +28,18 @@ public struct DecisionEngine: Sendable {
         /// The metric definitions, each behind a reference: taking one out costs one retain, not
         /// one for each of its strings and arrays.
         let metrics: [Metric]
+        /// Each workflow's trigger as its evidence describes it.
+        let wordings: [TriggerWording]
+        /// The longest span of any cap: how long a sent message is remembered.
+        let longestCap: TimeSpan
 
         init(program: Program) {
             self.program = program
             routes = EventRoutes.index(program)
             sustained = program.workflows.map(\.trigger.sustained)
             metrics = program.metrics.map(Metric.init)
+            wordings = program.workflows.map { TriggerWording($0.trigger, metrics: program.metrics) }
+            longestCap = program.caps.map(\.span).max() ?? .zero
         }
     }
 
@@ -45,6 +51,11 @@ public struct DecisionEngine: Sendable {
 
     /// The definition of metric `index`, shared, not copied.
     func metric(_ index: Int) -> Metric { compiled.metrics[index] }
+
+    /// How workflow `index`'s trigger describes itself in evidence.
+    func wording(_ index: Int) -> TriggerWording { compiled.wordings[index] }
+
+    var longestCap: TimeSpan { compiled.longestCap }
 
     /// What became of an event.
     public enum Disposition: String, Sendable, Hashable {
@@ -284,8 +295,8 @@ private struct Context {
     /// What a time trigger reports as its evidence.
     func timeTriggerEvidence(_ index: Int, from: Timestamp?) -> Evidence {
         switch program.workflows[index].trigger {
-        case .beforeDate(let path, let offset): .beforeDate(trait: path, date: from, by: offset)
-        case .afterEvent(let name, let offset): .afterEvent(name, at: from, by: offset)
+        case .beforeDate: .beforeDate(engine.wording(index), date: from)
+        case .afterEvent: .afterEvent(engine.wording(index), at: from)
         case .ratio, .metric: .none
         }
     }
@@ -304,7 +315,7 @@ private struct Context {
         let workflow = program.workflows[index]
         let metricIndex: Int
         let atLeast: Double
-        var limit: (trait: [String], value: Double)?
+        var limit: Double?
         switch workflow.trigger {
         case .ratio(let metric, let path, let bound, _):
             let traitLimit = self.traitLimit(index, path, &state)
@@ -312,7 +323,7 @@ private struct Context {
                 state.workflows[index].conditionSince = nil
                 return
             }
-            (metricIndex, atLeast, limit) = (metric, bound, (path, traitLimit))
+            (metricIndex, atLeast, limit) = (metric, bound, traitLimit)
         case .metric(let metric, let bound, _):
             (metricIndex, atLeast) = (metric, bound)
         case .beforeDate, .afterEvent:
@@ -320,7 +331,7 @@ private struct Context {
         }
         let metric = engine.metric(metricIndex)
         let measured = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric.definition, state))
-        let value = limit.map { measured / $0.value } ?? measured
+        let value = limit.map { measured / $0 } ?? measured
         guard value >= atLeast else {
             state.workflows[index].conditionSince = nil
             state.workflows[index].sustainedChecked = false
@@ -333,8 +344,7 @@ private struct Context {
         state.workflows[index].sustainedChecked = true
         guard mayEnter(index, at: time, state) else { return }
         let evidence = Evidence.metric(
-            metric, value: measured, ratio: limit.map { Evidence.Ratio(trait: $0.trait, limit: $0.value, ratio: value) }, atLeast: atLeast,
-            sustained: sustained, since: since)
+            engine.wording(index), value: measured, ratio: limit.map { Evidence.Ratio(limit: $0, ratio: value) }, atLeast: atLeast, since: since)
         attemptEntry(index, at: time, evidence: evidence, state: &state)
     }
 
@@ -623,8 +633,8 @@ private struct Context {
 
     mutating func recordSent(_ channel: Channel, at time: Timestamp, state: inout CustomerState) {
         state.channels.sent.append(ChannelState.SentMessage(time: time, channel: channel))
-        let longest = program.caps.map(\.span).max() ?? .zero
-        state.channels.sent.removeAll { $0.time <= time - longest }
+        let horizon = time - engine.longestCap
+        state.channels.sent.removeAll { $0.time <= horizon }
     }
 
     /// Adds an output, its details filled in place: a local output appended would be copied

@@ -3,43 +3,80 @@
 /// JSON that outputs carry is built only for the ones that make one.
 enum Evidence: Sendable {
     /// A metric trigger: the value measured and, for a ratio, the limit it was divided by.
-    case metric(DecisionEngine.Metric, value: Double, ratio: Ratio?, atLeast: Double, sustained: TimeSpan, since: Timestamp)
+    case metric(TriggerWording, value: Double, ratio: Ratio?, atLeast: Double, since: Timestamp)
     /// A time trigger before a date trait, and the date it was computed from.
-    case beforeDate(trait: [String], date: Timestamp?, by: TimeSpan)
+    case beforeDate(TriggerWording, date: Timestamp?)
     /// A time trigger after an event, and that event's time.
-    case afterEvent(String, at: Timestamp?, by: TimeSpan)
+    case afterEvent(TriggerWording, at: Timestamp?)
     case none
 
     struct Ratio: Sendable {
-        var trait: [String]
         var limit: Double
         var ratio: Double
     }
 
-    /// The evidence as outputs carry it.
+    /// The evidence as outputs carry it, its members in a fixed order.
     var object: JSONObject {
         switch self {
-        case .metric(let metric, let value, let ratio, let atLeast, let sustained, let since):
-            var evidence: JSONObject = ["trigger": ratio == nil ? "metric" : "ratio", "metric": .string(metric.definition.name), "value": .number(value)]
+        case .metric(let wording, let value, let ratio, let atLeast, let since):
+            var members: [(key: String, value: JSONValue)] = []
+            members.reserveCapacity(10)
+            members.append(("trigger", ratio == nil ? "metric" : "ratio"))
+            members.append(("metric", wording.subject))
+            members.append(("value", .number(value)))
             if let ratio {
-                evidence["of"] = .string(ratio.trait.joined(separator: "."))
-                evidence["limit"] = .number(ratio.limit)
-                evidence["ratio"] = .number((ratio.ratio * 10_000).rounded() / 10_000)
+                members.append(("of", wording.of))
+                members.append(("limit", .number(ratio.limit)))
+                members.append(("ratio", .number((ratio.ratio * 10_000).rounded() / 10_000)))
             }
-            evidence["at_least"] = .number(atLeast)
-            evidence["window"] = .string(Self.describe(metric.definition.window))
-            if sustained > .zero {
-                evidence["sustained"] = .string(sustained.description)
-                evidence["since"] = .string(since.description)
+            members.append(("at_least", .number(atLeast)))
+            members.append(("window", wording.window))
+            if let sustained = wording.sustained {
+                members.append(("sustained", sustained))
+                members.append(("since", .string(since.description)))
             }
-            return evidence
-        case .beforeDate(let path, let date, let offset):
-            return ["trigger": "before_date", "trait": .string(path.joined(separator: ".")), "date": .string(date?.description ?? ""), "by": .string(offset.description)]
-        case .afterEvent(let name, let time, let offset):
-            return ["trigger": "after_event", "event": .string(name), "event_time": .string(time?.description ?? ""), "by": .string(offset.description)]
+            return JSONObject(members)
+        case .beforeDate(let wording, let date):
+            return JSONObject([("trigger", "before_date"), ("trait", wording.subject), ("date", .string(date?.description ?? "")), ("by", wording.by)])
+        case .afterEvent(let wording, let time):
+            return JSONObject([("trigger", "after_event"), ("event", wording.subject), ("event_time", .string(time?.description ?? "")), ("by", wording.by)])
         case .none:
             return [:]
         }
+    }
+}
+
+/// What a workflow's trigger says of itself in every evidence it gives, written once when the
+/// program is compiled: only the measured values and times differ from one entry to the next.
+/// A class, so that an evidence holds one reference, not a copy of each text.
+final class TriggerWording: Sendable {
+    /// The metric's name, the date trait's path or the event's name.
+    let subject: JSONValue
+    /// A ratio's trait path.
+    let of: JSONValue
+    let window: JSONValue
+    /// How long a metric trigger's condition must hold, when it must hold at all.
+    let sustained: JSONValue?
+    /// A time trigger's offset.
+    let by: JSONValue
+
+    init(_ trigger: Trigger, metrics: [MetricDefinition]) {
+        var (subject, of, window, sustained, by): (String, String, String, TimeSpan?, TimeSpan?) = ("", "", "", nil, nil)
+        switch trigger {
+        case .ratio(let metric, let path, _, let span):
+            (subject, of, window, sustained) = (metrics[metric].name, path.joined(separator: "."), Self.describe(metrics[metric].window), span)
+        case .metric(let metric, _, let span):
+            (subject, window, sustained) = (metrics[metric].name, Self.describe(metrics[metric].window), span)
+        case .beforeDate(let path, let offset):
+            (subject, by) = (path.joined(separator: "."), offset)
+        case .afterEvent(let name, let offset):
+            (subject, by) = (name, offset)
+        }
+        self.subject = .string(subject)
+        self.of = .string(of)
+        self.window = .string(window)
+        self.sustained = sustained.flatMap { $0 > .zero ? .string($0.description) : nil }
+        self.by = .string(by?.description ?? "")
     }
 
     private static func describe(_ window: MetricDefinition.Window) -> String {

@@ -55,9 +55,7 @@ public struct MetricState: Sendable, Hashable {
             fold(index, amount, Swift.max)
         case .distinct(let property):
             guard let value = properties.value(at: property) else { return }
-            var writer = JSONWriter()
-            writer.write(value)
-            let hash = StableHash.of(writer.bytes)
+            let hash = Self.distinctHash(value)
             if let position = distinct.firstIndex(where: { $0.hash == hash }) {
                 distinct[position].bucket = Swift.max(distinct[position].bucket, index)
             } else {
@@ -70,6 +68,26 @@ public struct MetricState: Sendable, Hashable {
             }
         }
         prune(before: newest - span + 1)
+    }
+
+    /// The stable hash of a value's JSON text, which is what states keep of a distinct value. A
+    /// string with nothing to escape (most are) is hashed as its text would be written, quotes
+    /// and all, without writing it.
+    static func distinctHash(_ value: JSONValue) -> UInt64 {
+        if case .string(var text) = value {
+            let plain: UInt64? = text.withUTF8 { utf8 in
+                guard nextByteToEscape(in: utf8, from: 0) == utf8.count else { return nil }
+                var hasher = StableHasher()
+                hasher.combine(UInt8(ascii: "\""))
+                for byte in utf8 { hasher.combine(byte) }
+                hasher.combine(UInt8(ascii: "\""))
+                return hasher.value
+            }
+            if let plain { return plain }
+        }
+        var writer = JSONWriter()
+        writer.write(value)
+        return StableHash.of(writer.bytes)
     }
 
     /// The metric's value at `time`: over the buckets still inside the window then.

@@ -145,6 +145,15 @@ struct EngineTests {
         #expect(varied.lines.first == "offer steps[0] in_app unlock-pro @2026-03-01T13:00")
     }
 
+    /// States written before keep the hash of each distinct value's JSON text: the shortcut for
+    /// plain strings must give the same hash.
+    @Test(arguments: ["sso", "", "audit \"log\"", "tab\there", "é", 42, 0.5, true, .null, .array(["a", 1]), .object(["k": "v"])] as [JSONValue])
+    func aDistinctValueHashesAsItsJSONText(value: JSONValue) {
+        var writer = JSONWriter()
+        writer.write(value)
+        #expect(MetricState.distinctHash(value) == StableHash.of(writer.bytes))
+    }
+
     @Test func renewalTriggerFiresThirtyDaysBeforeTheDateWithoutAnyEvent() throws {
         let yaml = """
             workflows:
