@@ -84,7 +84,9 @@ public struct EventDecoder: Sendable {
     }
 
     public func decode(_ bytes: [UInt8]) throws(EventError) -> Event {
-        try bytes.withUnsafeBufferPointer { bytes in Result { () throws(EventError) in try decode(bytes) } }.get()
+        // Thrown straight through: a `Result` in between would copy the event out of it, every
+        // string and object retained and released once more.
+        try bytes.withUnsafeBufferPointer { bytes throws(EventError) in try decode(bytes) }
     }
 
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event {
