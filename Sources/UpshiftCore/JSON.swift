@@ -70,8 +70,22 @@ public struct JSONObject: Sendable, Hashable {
     /// Sets each member of `other` here, replacing a member of the same name in its place or
     /// adding it at the end; room is made once.
     public mutating func merge(_ other: JSONObject) {
+        // Into an empty object (a customer's first traits), the other object is the result unless
+        // it repeats a name: its members are shared, not set one by one.
+        if members.isEmpty, !other.repeatsAName {
+            members = other.members
+            return
+        }
         members.reserveCapacity(members.count + other.members.count)
         for member in other.members { self[member.key] = member.value }
+    }
+
+    /// Whether two members have the same name.
+    private var repeatsAName: Bool {
+        for later in members.indices {
+            for earlier in 0..<later where Self.sameName(members[earlier].key, members[later].key) { return true }
+        }
+        return false
     }
 
     /// The value at a dotted path of keys, walking nested objects.
