@@ -2,7 +2,8 @@
 //
 // A generated population (100,000 customers, one identify each, then 1,000,000 events over 30
 // days) runs through the three example workflows with replay's simulated clock. Reported: events
-// per second for decoding alone and for the whole path (decode, state update, rules, timers,
+// per second for decoding alone, for the engine alone (events handed over one at a time, and in
+// groups), and for the whole path (decode a poll's worth of lines, state update, rules, timers,
 // output encoding), and the bytes of state per customer as the changelog would store it.
 //
 //   swift run -c release EngineThroughput [events] [customers]
@@ -32,6 +33,8 @@ let inputBytes = lines.reduce(0) { $0 + $1.count }
 print("\(lines.count) records (\(customerCount) identify, \(eventCount) events), \(inputBytes / lines.count) bytes on average")
 
 let decoder = EventDecoder()
+/// Records decoded and handed to the engine together, as a consumer's poll would hand them over.
+let pollSize = 500
 
 /// The process's resident memory, from /proc/self/statm, after glibc's `malloc_trim` has handed
 /// freed memory back to the system (it is not in the Glibc module, hence dlsym).
@@ -60,11 +63,17 @@ let decodeSeconds = seconds {
     for line in lines { events.append(try! decoder.decode(line)) }
 }
 
-var engineOnly = StreamEngine(program: program)
-var engineOutputs = 0
-let engineSeconds = seconds {
-    for event in events { engineOutputs += engineOnly.process(event).count }
+var oneByOne = StreamEngine(program: program)
+var oneByOneOutputs = 0
+let oneByOneSeconds = seconds {
+    for event in events { oneByOneOutputs += oneByOne.process(event).count }
 }
+var grouped = StreamEngine(program: program)
+var groupedOutputs = 0
+let groupedSeconds = seconds {
+    grouped.handle(events) { _, result in groupedOutputs += result.outputs.count }
+}
+precondition(groupedOutputs == oneByOneOutputs, "handling events in groups changed the outputs")
 events = []
 
 var replay = StreamEngine(program: program)
@@ -73,26 +82,31 @@ var outputBytes = 0
 var (applied, duplicates, late) = (0, 0, 0)
 let runSeconds = seconds {
     var writer = JSONWriter()
-    for line in lines {
-        let event = try! decoder.decode(line)
-        let result = replay.handle(event)
-        switch result.disposition {
-        case .applied: applied += 1
-        case .duplicate: duplicates += 1
-        case .late: late += 1
-        }
-        for output in result.outputs {
-            writer = JSONWriter()
-            writer.write(output)
-            outputBytes += writer.bytes.count + 1
-            outputCount += 1
+    var group: [Event] = []
+    group.reserveCapacity(pollSize)
+    for start in stride(from: 0, to: lines.count, by: pollSize) {
+        group.removeAll(keepingCapacity: true)
+        for line in lines[start..<min(start + pollSize, lines.count)] { group.append(try! decoder.decode(line)) }
+        replay.handle(group) { _, result in
+            switch result.disposition {
+            case .applied: applied += 1
+            case .duplicate: duplicates += 1
+            case .late: late += 1
+            }
+            for output in result.outputs {
+                writer = JSONWriter()
+                writer.write(output)
+                outputBytes += writer.bytes.count + 1
+                outputCount += 1
+            }
         }
     }
 }
 let sizes = replay.states.values.map { StateCodec.encode($0).count }.sorted()
 
 print(String(format: "decode only:           %9.0f records/s", Double(lines.count) / decodeSeconds))
-print(String(format: "engine only:           %9.0f records/s  (decoded events in, outputs as values)", Double(lines.count) / engineSeconds))
+print(String(format: "engine only:           %9.0f records/s  (decoded events in, outputs as values; one at a time)", Double(lines.count) / oneByOneSeconds))
+print(String(format: "engine only, grouped:  %9.0f records/s  (the same, handled in groups)", Double(lines.count) / groupedSeconds))
 print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
 print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
 print("state in memory: \(residentPerCustomer) bytes of resident memory per customer (growth over \(customerCount) customers)")

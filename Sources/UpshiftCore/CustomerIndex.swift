@@ -33,6 +33,16 @@ struct CustomerIndex: Sendable {
         return nil
     }
 
+    /// The first slot whose hash is `hash`, unconfirmed: a hint of where the customer may be.
+    func firstSlot(hash: UInt64) -> Int? {
+        var position = home(hash)
+        while entries[position].slot >= 0 {
+            if entries[position].hash == hash { return entries[position].slot }
+            position = (position + 1) & mask
+        }
+        return nil
+    }
+
     /// Adds a customer not in the index.
     mutating func insert(hash: UInt64, slot: Int) {
         if (count + 1) * 2 > entries.count { grow() }

@@ -20,6 +20,8 @@ public struct StreamEngine: Sendable {
     private var customers: [Customer] = []
     private var freeSlots: [Int] = []
     private var timers = Heap<PendingTimer>()
+    /// See ``warm(_:)``.
+    private var warmth = 0
 
     /// Slots changed since the last ``takeChanges(_:)`` (each once: see ``Customer/changed``), and
     /// the ids forgotten since then.
@@ -104,6 +106,43 @@ public struct StreamEngine: Sendable {
         if monitor.isActive { result.outputs += watch(entered: result.entered, result.outputs) }
         if !fired.isEmpty { result.outputs = result.outputs.isEmpty ? fired : fired + result.outputs }
         return result
+    }
+
+    /// Handles events in order, with the same results as ``handle(_:)`` on each in turn, calling
+    /// `body` with each event's result before the next is handled.
+    ///
+    /// Faster than one at a time when customers are many: before a group of events is handled,
+    /// the memory their customers' states live in is read in one short loop, so that the
+    /// processor waits for those cache misses together rather than one after another.
+    public mutating func handle(_ events: [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
+        var start = events.startIndex
+        while start != events.endIndex {
+            let end = events.index(start, offsetBy: Self.warmGroup, limitedBy: events.endIndex) ?? events.endIndex
+            warm(events[start..<end])
+            for position in start..<end { try body(events[position], handle(events[position])) }
+            start = end
+        }
+    }
+
+    private static let warmGroup = 16
+
+    /// Reads the index entries, slots and arrays the events' customers will need. What is read
+    /// is summed into ``warmth`` only so that the reads are not optimized away.
+    private mutating func warm(_ events: ArraySlice<Event>) {
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(events.count)
+        for position in events.indices {
+            let linked = events[position].userID == nil ? aliases[events[position].customerID] : nil
+            hashes.append(CustomerIndex.hash(linked ?? events[position].customerID))
+        }
+        var sum = 0
+        for hash in hashes {
+            guard let slot = index.firstSlot(hash: hash) else { continue }
+            sum &+= customers[slot].state.customerID.utf8.count &+ customers[slot].state.recentMessages.count
+            sum &+= customers[slot].state.workflows.count &+ customers[slot].state.traits.members.count
+            for metric in customers[slot].state.metrics.indices { sum &+= customers[slot].state.metrics[metric].buckets.count }
+        }
+        warmth &+= sum
     }
 
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the

@@ -35,11 +35,12 @@ struct ReplayCommand: ParsableCommand {
         }
         let sink = try OutputSink(path: out)
         let progressEvery = 100_000
-        for (offset, event) in input.events.enumerated() {
-            let result = replay.handle(event)
+        var handled = 0
+        replay.handle(input.events) { _, result in
             summary.record(result)
             sink.write(result.outputs)
-            if (offset + 1) % progressEvery == 0 { printError("… \(offset + 1) of \(input.events.count) events") }
+            handled += 1
+            if handled % progressEvery == 0 { printError("… \(handled) of \(input.events.count) events") }
         }
         let last = replay.finish()
         summary.record(last)

@@ -83,6 +83,35 @@ struct ReplayTests {
         }
     }
 
+    /// Groups read ahead of handling; what an event of the group does (a new customer, an alias,
+    /// a resent message) must still be seen by the events after it in the same group.
+    @Test func handlingInGroupsGivesWhatHandlingOneAtATimeGives() throws {
+        let program = try examplePrograms()
+        var stream = generatedStream(customers: 30, events: 3000, seed: 5)
+        let midway = stream[stream.count / 2].timestamp
+        stream.insert(contentsOf: [
+            Event(kind: .track, customerID: "anon", anonymousID: "anon", messageID: "x1", timestamp: midway, name: "Usage Recorded"),
+            Event(kind: .alias, customerID: "c3", userID: "c3", messageID: "x2", timestamp: midway, previousID: "anon"),
+            Event(kind: .track, customerID: "anon", anonymousID: "anon", messageID: "x3", timestamp: midway, name: "Ticket Opened"),
+            Event(kind: .track, customerID: "c3", userID: "c3", messageID: "x3", timestamp: midway, name: "Ticket Opened"),
+        ], at: stream.count / 2)
+
+        var single = StreamEngine(program: program)
+        let expected = stream.map { single.handle($0) }
+        var grouped = StreamEngine(program: program)
+        var actual: [DecisionEngine.Result] = []
+        grouped.handle(stream) { _, result in actual.append(result) }
+
+        #expect(actual.count == expected.count)
+        let firstDifference = actual.indices.first { $0 < expected.count && actual[$0] != expected[$0] }
+        #expect(firstDifference == nil, "event \(firstDifference ?? -1) differs")
+        #expect(expected.contains { $0.disposition == .duplicate })
+        #expect(expected.contains { $0.outputs.contains { $0.kind == .offer } })
+        let differingStates = single.states.filter { grouped.state(of: $0.key) != $0.value }.keys.sorted()
+        #expect(differingStates.isEmpty)
+        #expect(grouped.customerCount == single.customerCount)
+    }
+
     @Test func replayOrdersRecordsByEventTimeAndCountsRejects() throws {
         let lines: [Substring] = [
             #"{"type":"track","userId":"u","messageId":"2","timestamp":"2026-03-01T12:00:00Z","event":"Delivery Confirmed"}"#,
