@@ -115,12 +115,14 @@ public struct StreamEngine: Sendable {
     /// the memory their customers' states live in is read in one short loop, so that the
     /// processor waits for those cache misses together rather than one after another.
     public mutating func handle(_ events: [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
-        var start = events.startIndex
-        while start != events.endIndex {
-            let end = events.index(start, offsetBy: Self.warmGroup, limitedBy: events.endIndex) ?? events.endIndex
-            warm(events[start..<end])
-            for position in start..<end { try body(events[position], handle(events[position])) }
-            start = end
+        for start in stride(from: 0, to: events.count, by: Self.warmGroup) {
+            let group = start..<min(start + Self.warmGroup, events.count)
+            warm(events, group)
+            for position in group {
+                // Taken out once: handing `events[position]` to both calls would copy it twice.
+                let event = events[position]
+                try body(event, handle(event))
+            }
         }
     }
 
@@ -128,10 +130,10 @@ public struct StreamEngine: Sendable {
 
     /// Reads the index entries, slots and arrays the events' customers will need. What is read
     /// is summed into ``warmth`` only so that the reads are not optimized away.
-    private mutating func warm(_ events: ArraySlice<Event>) {
+    private mutating func warm(_ events: [Event], _ group: Range<Int>) {
         var hashes: [UInt64] = []
-        hashes.reserveCapacity(events.count)
-        for position in events.indices {
+        hashes.reserveCapacity(group.count)
+        for position in group {
             let linked = events[position].userID == nil ? aliases[events[position].customerID] : nil
             hashes.append(CustomerIndex.hash(linked ?? events[position].customerID))
         }
