@@ -68,12 +68,14 @@ var oneByOneOutputs = 0
 let oneByOneSeconds = seconds {
     for event in events { oneByOneOutputs += oneByOne.process(event).count }
 }
+oneByOne = StreamEngine(program: program)
 var grouped = StreamEngine(program: program)
 var groupedOutputs = 0
 let groupedSeconds = seconds {
     grouped.handle(events) { _, result in groupedOutputs += result.outputs.count }
 }
 precondition(groupedOutputs == oneByOneOutputs, "handling events in groups changed the outputs")
+grouped = StreamEngine(program: program)
 events = []
 
 var replay = StreamEngine(program: program)
