@@ -300,29 +300,37 @@ public final class StreamProcessor: Sendable {
             tally.delays.reserveCapacity(batch.count)
             defer { record(tally) }
             let now = Timestamp.now
-            for record in batch {
-                tally.recordsIn += 1
-                guard tasks[record.partition] != nil else {
+            // A poll hands over each partition's records together: each such run is one group.
+            var start = batch.startIndex
+            while start < batch.endIndex {
+                let partition = batch[start].partition
+                let end = batch[start...].firstIndex { $0.partition != partition } ?? batch.endIndex
+                let run = batch[start..<end]
+                start = end
+                guard tasks[partition] != nil else {
                     // Every assigned partition has a task once restored; a record without one must
                     // not be dropped quietly, so the run stops (its offset is not committed).
                     throw KafkaError(
-                        code: .state, message: "no task for \(record.topicPartition): its restore did not complete",
-                        operation: "process record at offset \(record.offset)")
+                        code: .state, message: "no task for \(run.first!.topicPartition): its restore did not complete",
+                        operation: "process record at offset \(run.first!.offset)")
                 }
                 try begin()
-                switch tasks[record.partition]!.process(record, decoder: decoder) {
-                case .processed(let outputs, let kind, let time):
-                    tally.processed += 1
-                    tally.consumed[record.topic, default: [:]][kind, default: 0] += 1
-                    tally.delays.append(.milliseconds((now - time).milliseconds))
-                    notice(outputs)
-                    try send(outputs)
-                case .deadLetter(let rejection, let outputs):
-                    tally.deadLettered += 1
-                    processor.metrics.deadLettered(rejection)
-                    notice(outputs)
-                    try emit(records.deadLetter(record, rejection))
-                    try send(outputs)
+                for (record, outcome) in zip(run, tasks[partition]!.process(run, decoder: decoder)) {
+                    tally.recordsIn += 1
+                    switch outcome {
+                    case .processed(let outputs, let kind, let time):
+                        tally.processed += 1
+                        tally.consumed[record.topic, default: [:]][kind, default: 0] += 1
+                        tally.delays.append(.milliseconds((now - time).milliseconds))
+                        notice(outputs)
+                        try send(outputs)
+                    case .deadLetter(let rejection, let outputs):
+                        tally.deadLettered += 1
+                        processor.metrics.deadLettered(rejection)
+                        notice(outputs)
+                        try emit(records.deadLetter(record, rejection))
+                        try send(outputs)
+                    }
                 }
             }
             if configuration.clock == .wallClock {
