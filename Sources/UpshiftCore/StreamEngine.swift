@@ -20,7 +20,7 @@ public struct StreamEngine: Sendable {
     private var customers: [Customer] = []
     private var freeSlots: [Int] = []
     private var timers = Heap<PendingTimer>()
-    /// See ``warm(_:)``.
+    /// See ``warm(_:_:)``.
     private var warmth = 0
 
     /// Slots changed since the last ``takeChanges(_:)`` (each once: see ``Customer/changed``), and
