@@ -48,7 +48,7 @@ public struct StreamEngine: Sendable {
     public init(program: Program, states: [String: CustomerState]) {
         self.init(program: program)
         for (customerID, state) in states {
-            let slot = self.slot(for: customerID, else: state)
+            let slot = self.slot(for: customerID, hash: CustomerIndex.hash(customerID), else: state)
             schedule(slot, engine.nextTimer(state))
         }
     }
@@ -93,12 +93,17 @@ public struct StreamEngine: Sendable {
 
     /// As ``process(_:)``, also telling what became of the event (applied, duplicate, late).
     public mutating func handle(_ event: Event) -> DecisionEngine.Result {
+        handle(event, hash: nil)
+    }
+
+    /// As ``handle(_:)``, given the hash of the id whose state the event uses when it is known.
+    private mutating func handle(_ event: Event, hash: UInt64?) -> DecisionEngine.Result {
         let fired = advance(to: event.timestamp)
         if event.kind == .alias, let previous = event.previousID { aliases[previous] = event.customerID }
         // The state an anonymous id was linked to; the event itself is not copied to say so.
         let customerID = event.userID == nil ? aliases[event.customerID] ?? event.customerID : event.customerID
         let engine = self.engine
-        let slot = self.slot(for: customerID, else: engine.newState(for: customerID))
+        let slot = self.slot(for: customerID, hash: hash ?? CustomerIndex.hash(customerID), else: engine.newState(for: customerID))
         // Mutated in place in its slot: a copy out and back would copy every array in the state.
         var result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
         if result.disposition != .duplicate { markChanged(slot) }
@@ -117,20 +122,22 @@ public struct StreamEngine: Sendable {
     public mutating func handle(_ events: [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
         for start in stride(from: 0, to: events.count, by: Self.warmGroup) {
             let group = start..<min(start + Self.warmGroup, events.count)
-            warm(events, group)
+            let hashes = warm(events, group)
             for position in group {
                 // Taken out once: handing `events[position]` to both calls would copy it twice.
                 let event = events[position]
-                try body(event, handle(event))
+                // An anonymous id's state may change within the group, with an alias call.
+                try body(event, handle(event, hash: event.userID == nil ? nil : hashes[position - start]))
             }
         }
     }
 
     private static let warmGroup = 16
 
-    /// Reads the index entries, slots and arrays the events' customers will need. What is read
-    /// is summed into ``warmth`` only so that the reads are not optimized away.
-    private mutating func warm(_ events: [Event], _ group: Range<Int>) {
+    /// Reads the index entries, slots and arrays the events' customers will need, and returns the
+    /// hashes of their ids. What is read is summed into ``warmth`` only so that the reads are not
+    /// optimized away.
+    private mutating func warm(_ events: [Event], _ group: Range<Int>) -> [UInt64] {
         var hashes: [UInt64] = []
         hashes.reserveCapacity(group.count)
         for position in group {
@@ -145,6 +152,7 @@ public struct StreamEngine: Sendable {
             for metric in customers[slot].state.metrics.indices { sum &+= customers[slot].state.metrics[metric].buckets.count }
         }
         warmth &+= sum
+        return hashes
     }
 
     /// Removes everything held about a customer (a GDPR delete): state, pending timers and the
@@ -233,9 +241,8 @@ public struct StreamEngine: Sendable {
         return pauses
     }
 
-    /// The customer's slot, made (with `state`) if they have none.
-    private mutating func slot(for customerID: String, else state: @autoclosure () -> CustomerState) -> Int {
-        let hash = CustomerIndex.hash(customerID)
+    /// The slot of the customer whose id hashes to `hash`, made (with `state`) if they have none.
+    private mutating func slot(for customerID: String, hash: UInt64, else state: @autoclosure () -> CustomerState) -> Int {
         if let slot = slot(of: customerID, hash: hash) { return slot }
         let customer = Customer(state: state())
         let slot: Int
