@@ -305,17 +305,17 @@ public final class StreamProcessor: Sendable {
             while start < batch.endIndex {
                 let partition = batch[start].partition
                 let end = batch[start...].firstIndex { $0.partition != partition } ?? batch.endIndex
-                let run = batch[start..<end]
+                let group = batch[start..<end]
                 start = end
                 guard tasks[partition] != nil else {
                     // Every assigned partition has a task once restored; a record without one must
                     // not be dropped quietly, so the run stops (its offset is not committed).
                     throw KafkaError(
-                        code: .state, message: "no task for \(run.first!.topicPartition): its restore did not complete",
-                        operation: "process record at offset \(run.first!.offset)")
+                        code: .state, message: "no task for \(group.first!.topicPartition): its restore did not complete",
+                        operation: "process record at offset \(group.first!.offset)")
                 }
                 try begin()
-                for (record, outcome) in zip(run, tasks[partition]!.process(run, decoder: decoder)) {
+                for (record, outcome) in zip(group, tasks[partition]!.process(group, decoder: decoder)) {
                     tally.recordsIn += 1
                     switch outcome {
                     case .processed(let outputs, let kind, let time):
