@@ -2,6 +2,34 @@
 public struct Event: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case track, identify, group, page, screen, alias
+
+        /// The kind whose name the bytes are, found without making a String of them.
+        static func named(_ bytes: UnsafeBufferPointer<UInt8>) -> Kind? {
+            guard let first = bytes.first else { return nil }
+            let candidate: Kind? =
+                switch (bytes.count, first) {
+                case (5, UInt8(ascii: "t")): .track
+                case (8, UInt8(ascii: "i")): .identify
+                case (5, UInt8(ascii: "g")): .group
+                case (4, UInt8(ascii: "p")): .page
+                case (6, UInt8(ascii: "s")): .screen
+                case (5, UInt8(ascii: "a")): .alias
+                default: nil
+                }
+            return candidate.flatMap { kind in memcmpEqual(kind.name.utf8Start, bytes.baseAddress!, bytes.count) ? kind : nil }
+        }
+
+        /// The raw value as bytes, to compare with a record's without making a String.
+        private var name: StaticString {
+            switch self {
+            case .track: "track"
+            case .identify: "identify"
+            case .group: "group"
+            case .page: "page"
+            case .screen: "screen"
+            case .alias: "alias"
+            }
+        }
     }
 
     public var kind: Kind
@@ -119,12 +147,7 @@ public struct EventDecoder: Sendable {
     }
 
     private static func event(from record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event {
-        let typeName = try requiredString(record, .type)
-        guard let kind = Event.Kind(rawValue: typeName) else {
-            throw EventError(
-                field: "type", problem: .unknownType,
-                reason: "unknown event type \"\(typeName)\"; expected one of \(Event.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let kind = try eventKind(record, in: bytes)
         let userID = try optionalString(record, .userId)
         let anonymousID = try optionalString(record, .anonymousId)
         guard let customerID = userID ?? anonymousID else {
@@ -132,31 +155,54 @@ public struct EventDecoder: Sendable {
         }
         let messageID = try requiredString(record, .messageId)
         let timestamp = try eventTime(record, in: bytes)
-        var event = Event(
-            kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, messageID: messageID,
-            timestamp: timestamp,
-            properties: try optionalObject(record, .properties),
-            traits: try optionalObject(record, .traits))
+        // Every field is worked out before the event is made: an event made and then changed was
+        // copied twice, each of its strings and objects retained and released again.
+        var name: String?
+        var groupID: String?
+        var previousID: String?
         switch kind {
         case .track:
-            event.name = try requiredString(record, .event)
+            name = try requiredString(record, .event)
         case .page, .screen:
-            event.name = try optionalString(record, .name)
+            name = try optionalString(record, .name)
         case .group:
-            event.groupID = try requiredString(record, .groupId)
+            groupID = try requiredString(record, .groupId)
         case .alias:
             guard userID != nil else { throw EventError(field: "userId", problem: .missing, reason: "missing: an alias call needs the userId it links to") }
-            event.previousID = try requiredString(record, .previousId)
+            previousID = try requiredString(record, .previousId)
         case .identify:
             break
         }
+        var traits = try optionalObject(record, .traits)
         // `context` is read only for this: most records carry a large one that nothing else needs.
-        if kind == .identify, event.traits["timezone"] == nil, let context = record.context,
+        if kind == .identify, traits["timezone"] == nil, let context = record.context,
             let timezone = (try? JSONReader.parse(UnsafeBufferPointer(rebasing: bytes[context])))?.value(at: ["timezone"])?.string
         {
-            event.traits["timezone"] = .string(timezone)
+            traits["timezone"] = .string(timezone)
         }
-        return event
+        return Event(
+            kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, messageID: messageID,
+            timestamp: timestamp, name: name, properties: try optionalObject(record, .properties), traits: traits,
+            groupID: groupID, previousID: previousID)
+    }
+
+    /// The record's `type`, matched on its bytes when it is a plain string: no String is made of it.
+    private static func eventKind(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event.Kind {
+        let typeName: String
+        if let range = record.plainType {
+            let text = UnsafeBufferPointer(rebasing: bytes[range])
+            if let kind = Event.Kind.named(text) { return kind }
+            guard !text.isEmpty else { throw EventError(field: "type", problem: .empty, reason: "empty string") }
+            typeName = String(decoding: text, as: UTF8.self)
+        } else {
+            typeName = try requiredString(record, .type)
+        }
+        guard let kind = Event.Kind(rawValue: typeName) else {
+            throw EventError(
+                field: "type", problem: .unknownType,
+                reason: "unknown event type \"\(typeName)\"; expected one of \(Event.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
     }
 
     private static func eventTime(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Timestamp {
@@ -275,6 +321,9 @@ private struct RecordFields {
     private var timestamp, originalTimestamp, receivedAt: Time?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
+    /// Where `type` stands when it is a string without escapes (nearly always): its bytes are
+    /// matched against the kinds' names, and `type` above stays nil.
+    var plainType: Range<Int>?
 
     /// The value of a field other than the times and `context`.
     subscript(value field: Field) -> JSONValue? {
@@ -338,6 +387,14 @@ private struct RecordFields {
                 let start = reader.index
                 try reader.skipValue()
                 if context == nil { context = start..<reader.index }
+            case .type:
+                guard type == nil, plainType == nil else { return try reader.skipValue() }
+                if reader.atString {
+                    let text = try reader.rawString()
+                    if text.escaped { type = .string(reader.text(of: text)) } else { plainType = text.range }
+                } else {
+                    type = try reader.value()
+                }
             case .timestamp, .originalTimestamp, .receivedAt:
                 guard self[time: field] == nil else { return try reader.skipValue() }
                 if reader.atString {

@@ -37,12 +37,24 @@ struct EventDecoderTests {
         #expect(event.traits == ["plan": "pro", "timezone": "Europe/Paris"])
     }
 
+    @Test func escapedTypeStillNamesTheKind() throws {
+        let event = try decoder.decode(#"{"type":"identif\u0079","type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#)
+        #expect(event.kind == .identify)
+    }
+
     @Test(arguments: [(String, String, EventError.Problem)]([
         ("{\"type\":\"track\"", "record: invalid JSON at byte 15: unexpected end of input in an object", .malformed),
         ("[1,2]", "record: expected a JSON object, got array", .notAnObject),
         (#"{"userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: missing", .missing),
         (#"{"type":"purchase","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#,
          "type: unknown event type \"purchase\"; expected one of track, identify, group, page, screen, alias", .unknownType),
+        (#"{"type":"trace","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#,
+         "type: unknown event type \"trace\"; expected one of track, identify, group, page, screen, alias", .unknownType),
+        (#"{"type":"tr\u0061ce","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#,
+         "type: unknown event type \"trace\"; expected one of track, identify, group, page, screen, alias", .unknownType),
+        (#"{"type":"","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: empty string", .empty),
+        (#"{"type":7,"userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: expected a string, got number", .wrongType),
+        (#"{"type":null,"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "type: missing", .missing),
         (#"{"type":"track","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
          "userId: missing: a record needs a userId or an anonymousId", .missing),
         (#"{"type":"track","userId":42,"messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E"}"#,
