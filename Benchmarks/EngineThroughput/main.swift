@@ -72,11 +72,13 @@ oneByOne = StreamEngine(program: program)
 var grouped = StreamEngine(program: program)
 var groupedOutputs = 0
 let groupedSeconds = seconds {
-    grouped.handle(events) { _, result in groupedOutputs += result.outputs.count }
+    // Handed over, not shared: the engine moves each event out instead of copying it.
+    let handed = events
+    events = []
+    grouped.handle(handed) { _, result in groupedOutputs += result.outputs.count }
 }
 precondition(groupedOutputs == oneByOneOutputs, "handling events in groups changed the outputs")
 grouped = StreamEngine(program: program)
-events = []
 
 var replay = StreamEngine(program: program)
 var outputCount = 0
@@ -84,10 +86,10 @@ var outputBytes = 0
 var (applied, duplicates, late) = (0, 0, 0)
 let runSeconds = seconds {
     var writer = JSONWriter()
-    var group: [Event] = []
-    group.reserveCapacity(pollSize)
     for start in stride(from: 0, to: lines.count, by: pollSize) {
-        group.removeAll(keepingCapacity: true)
+        // A new array per poll, handed over as a consumer's poll would be.
+        var group: [Event] = []
+        group.reserveCapacity(pollSize)
         for line in lines[start..<min(start + pollSize, lines.count)] { group.append(try! decoder.decode(line)) }
         replay.handle(group) { _, result in
             switch result.disposition {

@@ -23,8 +23,9 @@ public struct DecisionEngine: Sendable {
     private final class Compiled: Sendable {
         let program: Program
         let routes: EventRoutes.Index
-        /// Each workflow's trigger's `sustained`, for the timer scan that runs on every event.
-        let sustained: [TimeSpan?]
+        /// Each workflow's metric or ratio trigger in plain values, for the checks that run on
+        /// every event: reading one costs no retain, where the trigger itself holds arrays.
+        let thresholds: [Threshold?]
         /// The metric definitions, each behind a reference: taking one out costs one retain, not
         /// one for each of its strings and arrays.
         let metrics: [Metric]
@@ -36,12 +37,32 @@ public struct DecisionEngine: Sendable {
         init(program: Program) {
             self.program = program
             routes = EventRoutes.index(program)
-            sustained = program.workflows.map(\.trigger.sustained)
+            thresholds = program.workflows.map { Threshold($0.trigger) }
             metrics = program.metrics.map(Metric.init)
             wordings = program.workflows.map { TriggerWording($0.trigger, metrics: program.metrics) }
             longestCap = program.caps.map(\.span).max() ?? .zero
         }
     }
+
+    /// A metric or ratio trigger: at or above `atLeast`, held for `sustained`.
+    struct Threshold: Sendable {
+        let metric: Int
+        let atLeast: Double
+        let sustained: TimeSpan
+        /// The metric is divided by a trait (`ratio ... to:`), read through ``WorkflowMemory/traitLimit``.
+        let isRatio: Bool
+
+        init?(_ trigger: Trigger) {
+            switch trigger {
+            case .ratio(let metric, _, let atLeast, let sustained): (self.metric, self.atLeast, self.sustained, isRatio) = (metric, atLeast, sustained, true)
+            case .metric(let metric, let atLeast, let sustained): (self.metric, self.atLeast, self.sustained, isRatio) = (metric, atLeast, sustained, false)
+            case .beforeDate, .afterEvent: return nil
+            }
+        }
+    }
+
+    /// Workflow `index`'s metric or ratio trigger, nil for a time trigger.
+    func threshold(_ index: Int) -> Threshold? { compiled.thresholds[index] }
 
     final class Metric: Sendable {
         let definition: MetricDefinition
@@ -128,10 +149,10 @@ public struct DecisionEngine: Sendable {
     /// When this customer's next timer is due, if one is pending.
     public func nextTimer(_ state: CustomerState) -> Timestamp? {
         var due = state.run?.waiting?.due
-        let sustained = compiled.sustained
-        for index in sustained.indices {
+        let thresholds = compiled.thresholds
+        for index in thresholds.indices {
             if let scheduled = state.workflows[index].scheduled { due = min(due ?? scheduled, scheduled) }
-            if let check = state.workflows[index].sustainedCheck(sustained[index]) { due = min(due ?? check, check) }
+            if let check = state.workflows[index].sustainedCheck(thresholds[index]?.sustained) { due = min(due ?? check, check) }
         }
         return due
     }
@@ -148,15 +169,6 @@ public struct DecisionEngine: Sendable {
         if state.recentMessages.contains(where: { $0.time < horizon }) { state.recentMessages.removeAll { $0.time < horizon } }
         state.recentMessages.append(CustomerState.MessageMark(hash: mark, time: time))
         if state.recentMessages.count > 32 { state.recentMessages.removeFirst(state.recentMessages.count - 32) }
-    }
-}
-
-extension Trigger {
-    var sustained: TimeSpan? {
-        switch self {
-        case .ratio(_, _, _, let sustained), .metric(_, _, let sustained): sustained
-        case .beforeDate, .afterEvent: nil
-        }
     }
 }
 
@@ -187,9 +199,19 @@ private struct Context {
             break
         }
         guard let name = eventName(event) else { return }
-        var properties = event.properties
-        if event.kind != .track, let page = event.name, properties["name"] == nil { properties["name"] = .string(page) }
+        if event.kind != .track, let page = event.name, event.properties["name"] == nil {
+            var properties = event.properties
+            properties["name"] = .string(page)
+            apply(event, named: name, properties: properties, to: &state)
+        } else {
+            // The event's own properties, lent: a local copy of them would retain them for nothing.
+            apply(event, named: name, properties: event.properties, to: &state)
+        }
+    }
 
+    /// Folds a named event (a track call, or a page or screen view) with these properties into
+    /// the metrics, suppressions, channels, timers, attribution and the run it concerns.
+    mutating func apply(_ event: Event, named name: String, properties: JSONObject, to state: inout CustomerState) {
         let routes = engine.routes[name]
         for index in routes?.metrics ?? [] {
             let metric = engine.metric(index)
@@ -286,7 +308,7 @@ private struct Context {
                 let from = state.workflows[index].scheduledFrom
                 attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, from: from), state: &state)
             }
-            if state.workflows[index].sustainedCheck(program.workflows[index].trigger.sustained) == due {
+            if state.workflows[index].sustainedCheck(engine.threshold(index)?.sustained) == due {
                 evaluateTrigger(index, at: due, state: &state)
             }
         }
@@ -312,45 +334,39 @@ private struct Context {
     /// Tracks whether a metric trigger's condition holds, and tries to enter once it has held
     /// long enough. Evidence is only built for an entry attempt: this runs on every event.
     mutating func evaluateTrigger(_ index: Int, at time: Timestamp, state: inout CustomerState) {
-        let workflow = program.workflows[index]
-        let metricIndex: Int
-        let atLeast: Double
+        guard let threshold = engine.threshold(index) else { return }
         var limit: Double?
-        switch workflow.trigger {
-        case .ratio(let metric, let path, let bound, _):
-            let traitLimit = self.traitLimit(index, path, &state)
+        if threshold.isRatio {
+            let traitLimit = self.traitLimit(index, &state)
             guard traitLimit > 0 else {
                 state.workflows[index].conditionSince = nil
                 return
             }
-            (metricIndex, atLeast, limit) = (metric, bound, traitLimit)
-        case .metric(let metric, let bound, _):
-            (metricIndex, atLeast) = (metric, bound)
-        case .beforeDate, .afterEvent:
-            return
+            limit = traitLimit
         }
-        let metric = engine.metric(metricIndex)
-        let measured = state.metrics[metricIndex].value(metric, at: time, anchor: anchor(metric.definition, state))
+        let metric = engine.metric(threshold.metric)
+        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric.definition, state))
         let value = limit.map { measured / $0 } ?? measured
-        guard value >= atLeast else {
+        guard value >= threshold.atLeast else {
             state.workflows[index].conditionSince = nil
             state.workflows[index].sustainedChecked = false
             return
         }
         let since = state.workflows[index].conditionSince ?? time
         state.workflows[index].conditionSince = since
-        let sustained = workflow.trigger.sustained ?? .zero
-        guard time >= since + sustained else { return }
+        guard time >= since + threshold.sustained else { return }
         state.workflows[index].sustainedChecked = true
         guard mayEnter(index, at: time, state) else { return }
         let evidence = Evidence.metric(
-            engine.wording(index), value: measured, ratio: limit.map { Evidence.Ratio(limit: $0, ratio: value) }, atLeast: atLeast, since: since)
+            engine.wording(index), value: measured, ratio: limit.map { Evidence.Ratio(limit: $0, ratio: value) }, atLeast: threshold.atLeast,
+            since: since)
         attemptEntry(index, at: time, evidence: evidence, state: &state)
     }
 
     /// Workflow `index`'s ratio trigger limit, read from the traits only when they changed since.
-    func traitLimit(_ index: Int, _ path: [String], _ state: inout CustomerState) -> Double {
+    func traitLimit(_ index: Int, _ state: inout CustomerState) -> Double {
         if let known = state.workflows[index].traitLimit.value { return known }
+        guard case .ratio(_, let path, _, _) = program.workflows[index].trigger else { return 0 }
         let limit = state.trait(path)?.number ?? 0
         state.workflows[index].traitLimit.value = limit
         return limit

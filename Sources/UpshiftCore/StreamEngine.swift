@@ -119,15 +119,25 @@ public struct StreamEngine: Sendable {
     /// Faster than one at a time when customers are many: before a group of events is handled,
     /// the memory their customers' states live in is read in one short loop, so that the
     /// processor waits for those cache misses together rather than one after another.
-    public mutating func handle(_ events: [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
-        for start in stride(from: 0, to: events.count, by: Self.warmGroup) {
-            let group = start..<min(start + Self.warmGroup, events.count)
-            let hashes = warm(events, group)
-            for position in group {
-                // Taken out once: handing `events[position]` to both calls would copy it twice.
-                let event = events[position]
-                // An anonymous id's state may change within the group, with an alias call.
-                try body(event, handle(event, hash: event.userID == nil ? nil : hashes[position - start]))
+    ///
+    /// The array is taken over: when the caller keeps no other reference to it, each event is
+    /// moved out of it rather than copied (a copy retains, then releases, each of its strings
+    /// and objects). An array still shared is copied once first, and works the same.
+    public mutating func handle(_ events: consuming [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
+        var events = events
+        try events.withUnsafeMutableBufferPointer { events in
+            // Each event is swapped out for this empty one while it is handled, then swapped back.
+            var event = Event(kind: .track, customerID: "", messageID: "", timestamp: Timestamp(rawValue: 0))
+            for start in stride(from: 0, to: events.count, by: Self.warmGroup) {
+                let group = start..<min(start + Self.warmGroup, events.count)
+                let hashes = warm(UnsafeBufferPointer(events), group)
+                for position in group {
+                    swap(&event, &events[position])
+                    defer { swap(&event, &events[position]) }
+                    // An anonymous id's state may change within the group, with an alias call.
+                    let result = handle(event, hash: event.userID == nil ? nil : hashes[position - start])
+                    try body(event, result)
+                }
             }
         }
     }
@@ -137,7 +147,7 @@ public struct StreamEngine: Sendable {
     /// Reads the index entries, slots and arrays the events' customers will need, and returns the
     /// hashes of their ids. What is read is summed into ``warmth`` only so that the reads are not
     /// optimized away.
-    private mutating func warm(_ events: [Event], _ group: Range<Int>) -> [UInt64] {
+    private mutating func warm(_ events: UnsafeBufferPointer<Event>, _ group: Range<Int>) -> [UInt64] {
         var hashes: [UInt64] = []
         hashes.reserveCapacity(group.count)
         for position in group {
