@@ -72,7 +72,7 @@ oneByOne = StreamEngine(program: program)
 var grouped = StreamEngine(program: program)
 var groupedOutputs = 0
 let groupedSeconds = seconds {
-    // Handed over, not shared: the engine moves each event out instead of copying it.
+    // Handed over, not shared: the engine swaps each event out and back instead of copying it.
     let handed = events
     events = []
     grouped.handle(handed) { _, result in groupedOutputs += result.outputs.count }

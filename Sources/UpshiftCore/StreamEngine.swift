@@ -121,8 +121,9 @@ public struct StreamEngine: Sendable {
     /// processor waits for those cache misses together rather than one after another.
     ///
     /// The array is taken over: when the caller keeps no other reference to it, each event is
-    /// moved out of it rather than copied (a copy retains, then releases, each of its strings
-    /// and objects). An array still shared is copied once first, and works the same.
+    /// swapped out of it while it is handled, and back, rather than copied (a copy retains, then
+    /// releases, each of its strings and objects). An array still shared is copied once first,
+    /// with the same results.
     public mutating func handle(_ events: consuming [Event], _ body: (Event, DecisionEngine.Result) throws -> Void) rethrows {
         var events = events
         try events.withUnsafeMutableBufferPointer { events in
