@@ -75,7 +75,7 @@ let groupedSeconds = seconds {
     // Handed over, not shared: the engine swaps each event out and back instead of copying it.
     let handed = events
     events = []
-    grouped.handle(handed) { _, result in groupedOutputs += result.outputs.count }
+    grouped.handle(consume handed) { _, result in groupedOutputs += result.outputs.count }
 }
 precondition(groupedOutputs == oneByOneOutputs, "handling events in groups changed the outputs")
 grouped = StreamEngine(program: program)
@@ -91,7 +91,7 @@ let runSeconds = seconds {
         var group: [Event] = []
         group.reserveCapacity(pollSize)
         for line in lines[start..<min(start + pollSize, lines.count)] { group.append(try! decoder.decode(line)) }
-        replay.handle(group) { _, result in
+        replay.handle(consume group) { _, result in
             switch result.disposition {
             case .applied: applied += 1
             case .duplicate: duplicates += 1

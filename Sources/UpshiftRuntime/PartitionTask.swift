@@ -56,7 +56,7 @@ struct PartitionTask {
         }
         var handled: [Outcome] = []
         handled.reserveCapacity(events.count)
-        engine.handle(events) { event, result in
+        engine.handle(consume events) { event, result in
             streamTime = max(streamTime ?? event.timestamp, event.timestamp)
             handled.append(Self.outcome(of: event, result))
         }

@@ -26,7 +26,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let program = try loadProgram(workflowFiles)
         let text = try readText(events)
-        let input = ReplayInput(lines: text.split(separator: "\n", omittingEmptySubsequences: false))
+        var input = ReplayInput(lines: text.split(separator: "\n", omittingEmptySubsequences: false))
         var replay = StreamEngine(program: program)
         var summary = ReplaySummary()
         for rejected in input.rejected {
@@ -36,11 +36,15 @@ struct ReplayCommand: ParsableCommand {
         let sink = try OutputSink(path: out)
         let progressEvery = 100_000
         var handled = 0
-        replay.handle(input.events) { _, result in
+        // Handed over, not shared: the engine swaps each event out and back instead of copying the list.
+        let stream = input.events
+        input.events = []
+        let total = stream.count
+        replay.handle(consume stream) { _, result in
             summary.record(result)
             sink.write(result.outputs)
             handled += 1
-            if handled % progressEvery == 0 { printError("… \(handled) of \(input.events.count) events") }
+            if handled % progressEvery == 0 { printError("… \(handled) of \(total) events") }
         }
         let last = replay.finish()
         summary.record(last)
