@@ -16,6 +16,13 @@ import UpshiftCore
 /// marker of every session, which is all the rule needs. The last marker read gives
 /// the input offsets to resume from, which also covers brokers that drop transactional offset
 /// commits (the mock again).
+///
+/// A session's marker after another session's records means the partition changed hands: the new
+/// owner restored what stood before it and built on that. So those earlier records are judged at
+/// that point, as the new owner judged them, and stay judged: an aborted list written later (by
+/// the earlier session, back as owner) no longer reaches them. On the mock, where an aborted
+/// transaction can look committed to the next owner, this keeps every later restore consistent
+/// with what that owner built on.
 enum Changelog {
     static let sessionHeader = "upshift_session"
     static let transactionHeader = "upshift_txn"
@@ -66,8 +73,9 @@ enum Changelog {
     }
 
     /// Rebuilds a partition's state from its changelog records: ``read(_:)`` each in order, then
-    /// ``finish()``. Decisions wait for the end because a later marker may declare an earlier
-    /// transaction aborted, and an aborted transaction's own marker may be visible (on the mock).
+    /// ``finish()``. Decisions wait for the end, or for the partition to change hands, because a
+    /// later marker may declare an earlier transaction aborted, and an aborted transaction's own
+    /// marker may be visible (on the mock).
     struct Restorer {
         let program: Program
         private(set) var states: [String: CustomerState] = [:]
@@ -79,17 +87,24 @@ enum Changelog {
         /// Records without Upshift's headers, markers that are not JSON, and states that do not
         /// decode: counted and reported, never applied.
         private(set) var unusable = 0
+        /// Records not judged yet, in the order read.
         private var entries: [(session: String, transaction: Int, customerID: String, value: [UInt8]?)] = []
         private var markers: [(session: String, commit: Commit)] = []
-        private var aborted: [String: Set<Int>] = [:]
+        /// The sessions with records in `entries` or `markers`.
+        private var pendingSessions: Set<String> = []
+        /// Transactions that markers declare aborted, by session.
+        private var declared: [String: Set<Int>] = [:]
+        /// Transactions known to be aborted although no marker says so yet.
+        private let known: [String: Set<Int>]
         /// Each session's program layout, from its markers.
         private var layouts: [String: StateLayout] = [:]
 
         /// - Parameter aborted: transactions known to be aborted although no marker says so yet
-        ///   (the current session's, when it rewinds).
+        ///   (the current session's, when it rewinds). They count only among the records written
+        ///   since the partition last changed hands: an owner since then built on what it read.
         init(program: Program, aborted: [String: Set<Int>] = [:]) {
             self.program = program
-            self.aborted = aborted
+            known = aborted
         }
 
         mutating func read(_ record: ConsumerRecord) {
@@ -106,29 +121,42 @@ enum Changelog {
                     unusable += 1
                     return
                 }
+                // Another session's records before this marker: the partition changed hands.
+                if pendingSessions.contains(where: { $0 != session }) { judge(sparing: session, knowing: [:]) }
                 markers.append((session, commit))
-                aborted[session, default: []].formUnion(commit.aborted)
+                pendingSessions.insert(session)
+                declared[session, default: []].formUnion(commit.aborted)
                 if let layout = commit.layout { layouts[session] = layout }
             } else {
                 entries.append((session, transaction, key, record.value))
+                pendingSessions.insert(session)
             }
         }
 
-        /// Applies every record whose transaction a standing marker of its session covers.
+        /// Applies every record not judged yet whose transaction a standing marker of its session covers.
         mutating func finish() {
+            judge(sparing: nil, knowing: known)
+        }
+
+        /// Applies, in the order read, each record not judged yet, except `owner`'s, whose
+        /// transaction a standing marker of its session covers; forgets the rest of them.
+        private mutating func judge(sparing owner: String?, knowing known: [String: Set<Int>]) {
+            func isAborted(_ session: String, _ transaction: Int) -> Bool {
+                declared[session]?.contains(transaction) ?? false || known[session]?.contains(transaction) ?? false
+            }
             var covered: [String: Int] = [:]
-            for marker in markers where !(aborted[marker.session]?.contains(marker.commit.transaction) ?? false) {
+            for marker in markers where marker.session != owner && !isAborted(marker.session, marker.commit.transaction) {
                 covered[marker.session] = max(covered[marker.session] ?? marker.commit.transaction, marker.commit.transaction)
                 lastCommit = marker.commit
             }
-            for entry in entries {
-                guard let limit = covered[entry.session], entry.transaction <= limit,
-                    !(aborted[entry.session]?.contains(entry.transaction) ?? false)
+            for entry in entries where entry.session != owner {
+                guard let limit = covered[entry.session], entry.transaction <= limit, !isAborted(entry.session, entry.transaction)
                 else { continue }
                 apply(entry.customerID, entry.value, layout: layouts[entry.session])
             }
-            entries = []
-            markers = []
+            entries.removeAll { $0.session != owner }
+            markers.removeAll { $0.session != owner }
+            pendingSessions = owner.map { pendingSessions.contains($0) ? [$0] : [] } ?? []
         }
 
         private mutating func apply(_ customerID: String, _ value: [UInt8]?, layout: StateLayout?) {

@@ -127,6 +127,29 @@ final class ChildProcessors {
         try restored().reduce(into: [:]) { states, restorer in states.merge(restorer.states) { first, _ in first } }
     }
 
+    /// What differs between restored and expected states, with each changelog partition's
+    /// watermarks: a failure message that points at the customers and fields to look at.
+    func differences(_ restored: [String: CustomerState], _ expected: [String: CustomerState]) -> String {
+        let ids = Set(restored.keys).union(expected.keys).filter { restored[$0] != expected[$0] }.sorted()
+        let watermarks = (0..<Int32(partitions)).map { partition in
+            let marks = try? watcher.watermarks(of: TopicPartition(OutputTopics().changelog, partition))
+            return "changelog[\(partition)] " + (marks.map { "\($0.low)..<\($0.high)" } ?? "watermarks unknown")
+        }
+        var report = ["\(ids.count) customers differ: \(ids.prefix(10).joined(separator: ", "))"] + watermarks
+        if let id = ids.first {
+            func lines(_ state: CustomerState?) -> [String] {
+                var text = ""
+                dump(state, to: &text)
+                return text.split(separator: "\n").map(String.init)
+            }
+            let (got, want) = (lines(restored[id]), lines(expected[id]))
+            report.append("\(id), restored then expected, where they differ:")
+            report += zip(got, want).filter { $0 != $1 }.prefix(20).map { "- \($0)\n+ \($1)" }
+            if got.count != want.count { report.append("(\(got.count) lines against \(want.count))") }
+        }
+        return report.joined(separator: "\n")
+    }
+
     /// Decision id to output JSON from every output topic (aborted duplicates collapse onto their id).
     func decisions() throws -> [String: String] {
         var settings = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)

@@ -60,7 +60,7 @@ struct CrashTests {
         #expect(try children.committedOffsets() == Int64(lines.count))
         let states = try children.restoredStates()
         #expect(states.count == expected.states.count)
-        #expect(states == expected.states)
+        #expect(states == expected.states, "\(children.differences(states, expected.states))")
         // The broker shows aborted transactions' records too, so readers dedupe by decision id.
         let decided = try children.decisions()
         #expect(Set(decided.keys) == Set(expected.decisions.keys), "none lost, none extra")
@@ -101,7 +101,8 @@ struct CrashTests {
         #expect(!inherited.isEmpty && inherited.allSatisfy { Int($0["customers"]?.string ?? "") ?? 0 > 0 }, "restored what scale-2 had built: \(inherited)")
 
         let expected = children.replay(lines)
-        #expect(try children.restoredStates() == expected.states)
+        let states = try children.restoredStates()
+        #expect(states == expected.states, "\(children.differences(states, expected.states))")
         #expect(try children.decisions() == expected.decisions)
     }
 }
