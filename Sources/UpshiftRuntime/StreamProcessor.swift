@@ -605,10 +605,13 @@ public final class StreamProcessor: Sendable {
             held = []
             pendingWork = false
             logger.warning("aborting transaction", metadata: ["transaction": "\(transaction)", "error": "\(error)"])
-            if configuration.guarantee == .exactlyOnce, inTransaction {
-                try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
+            // Only an open transaction is aborted: the number of one that landed stays committed.
+            if inTransaction {
+                if configuration.guarantee == .exactlyOnce {
+                    try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
+                }
+                aborted.append(transaction)
             }
-            aborted.append(transaction)
             inTransaction = false
             undelivered = 0
             processor.count { $0.transactionsAborted += 1 }
