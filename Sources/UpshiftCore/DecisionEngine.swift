@@ -33,6 +33,10 @@ public struct DecisionEngine: Sendable {
         let wordings: [TriggerWording]
         /// The longest span of any cap: how long a sent message is remembered.
         let longestCap: TimeSpan
+        /// A new customer's state, less the id. Its arrays are shared with every state made from
+        /// it until that state writes to them: one it never writes (most customers' suppressions)
+        /// is neither allocated nor copied.
+        let emptyState: CustomerState
 
         init(program: Program) {
             self.program = program
@@ -41,6 +45,7 @@ public struct DecisionEngine: Sendable {
             metrics = program.metrics.map(Metric.init)
             wordings = program.workflows.map { TriggerWording($0.trigger, metrics: program.metrics) }
             longestCap = program.caps.map(\.span).max() ?? .zero
+            emptyState = CustomerState(customerID: "", program: program)
         }
     }
 
@@ -97,7 +102,9 @@ public struct DecisionEngine: Sendable {
     }
 
     public func newState(for customerID: String) -> CustomerState {
-        CustomerState(customerID: customerID, program: program)
+        var state = compiled.emptyState
+        state.customerID = customerID
+        return state
     }
 
     /// Applies an event. Timers due at or before the event's time fire first, in due order.
