@@ -590,8 +590,8 @@ public final class StreamProcessor: Sendable {
             }
         }
 
-        /// Drops the open transaction and rebuilds every task from the changelog, which rewinds
-        /// the input to the last committed offsets.
+        /// Drops the open transaction, if any, and rebuilds every task from the changelog, which
+        /// rewinds the input to the last committed offsets.
         func abort(because error: KafkaError) throws {
             // A commit in flight is the transaction to abort if it failed; if it landed, only
             // the work since then is dropped.
@@ -604,18 +604,20 @@ public final class StreamProcessor: Sendable {
             }
             held = []
             pendingWork = false
-            logger.warning("aborting transaction", metadata: ["transaction": "\(transaction)", "error": "\(error)"])
             // Only an open transaction is aborted: the number of one that landed stays committed.
             if inTransaction {
+                logger.warning("aborting transaction", metadata: ["transaction": "\(transaction)", "error": "\(error)"])
                 if configuration.guarantee == .exactlyOnce {
                     try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction(timeout: callTimeout) }
                 }
                 aborted.append(transaction)
+                processor.count { $0.transactionsAborted += 1 }
+                processor.metrics.transaction(committed: false)
+            } else {
+                logger.warning("rewinding", metadata: ["error": "\(error)"])
             }
             inTransaction = false
             undelivered = 0
-            processor.count { $0.transactionsAborted += 1 }
-            processor.metrics.transaction(committed: false)
             if shutdownDeadline == nil { restore(tasks.keys.sorted()) }
         }
 
