@@ -258,7 +258,7 @@ public struct EventDecoder: Sendable {
 /// record: the first of each name counts, as a lookup would find it; any other member is checked
 /// and skipped.
 private struct RecordFields {
-    enum Field {
+    enum Field: Int {
         case type, userId, anonymousId, messageId, event, name, properties, traits, groupId, previousId
         case timestamp, originalTimestamp, receivedAt, context
 
@@ -324,10 +324,13 @@ private struct RecordFields {
     /// Where `type` stands when it is a string without escapes (nearly always): its bytes are
     /// matched against the kinds' names, and `type` above stays nil.
     var plainType: Range<Int>?
+    /// Bit `field.rawValue` for each field already read: a later member of the same name is
+    /// skipped. A bit test, where asking the subscript would copy the record and the value out.
+    private var seen: UInt16 = 0
 
     /// The value of a field other than the times and `context`.
     subscript(value field: Field) -> JSONValue? {
-        get {
+        @inline(__always) get {
             switch field {
             case .type: type
             case .userId: userId
@@ -361,7 +364,7 @@ private struct RecordFields {
 
     /// One of the three event times.
     subscript(time field: Field) -> Time? {
-        get {
+        @inline(__always) get {
             switch field {
             case .timestamp: timestamp
             case .originalTimestamp: originalTimestamp
@@ -381,14 +384,14 @@ private struct RecordFields {
 
     mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
         try reader.members { reader, key throws(JSONSyntaxError) in
-            guard let field = Self.field(key, reader) else { return try reader.skipValue() }
+            guard let field = Self.field(key, reader), seen & 1 << field.rawValue == 0 else { return try reader.skipValue() }
+            seen |= 1 << field.rawValue
             switch field {
             case .context:
                 let start = reader.index
                 try reader.skipValue()
-                if context == nil { context = start..<reader.index }
+                context = start..<reader.index
             case .type:
-                guard type == nil, plainType == nil else { return try reader.skipValue() }
                 if reader.atString {
                     let text = try reader.rawString()
                     if text.escaped { type = .string(reader.text(of: text)) } else { plainType = text.range }
@@ -396,7 +399,6 @@ private struct RecordFields {
                     type = try reader.value()
                 }
             case .timestamp, .originalTimestamp, .receivedAt:
-                guard self[time: field] == nil else { return try reader.skipValue() }
                 if reader.atString {
                     let text = try reader.rawString()
                     self[time: field] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
@@ -404,7 +406,6 @@ private struct RecordFields {
                     self[time: field] = .value(try reader.value())
                 }
             default:
-                guard self[value: field] == nil else { return try reader.skipValue() }
                 self[value: field] = try reader.value()
             }
         }

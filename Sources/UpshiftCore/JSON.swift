@@ -453,9 +453,32 @@ func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) 
     return position
 }
 
+/// Whether `count` bytes at `a` and `b` are equal. Compared a word at a time, the last word
+/// overlapping the one before when the count is not a multiple of its size: the keys and names
+/// compared here are a few bytes long, where a byte loop or a call to `memcmp` costs more.
+@inline(__always)
 func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-    for offset in 0..<count where a[offset] != b[offset] { return false }
-    return true
+    let (a, b) = (UnsafeRawPointer(a), UnsafeRawPointer(b))
+    func word<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> Bool {
+        a.loadUnaligned(fromByteOffset: offset, as: T.self) == b.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+    switch count {
+    case 8...:
+        var offset = 0
+        while offset + 8 < count {
+            guard word(offset, UInt64.self) else { return false }
+            offset += 8
+        }
+        return word(count - 8, UInt64.self)
+    case 4...:
+        return word(0, UInt32.self) && word(count - 4, UInt32.self)
+    case 2...:
+        return word(0, UInt16.self) && word(count - 2, UInt16.self)
+    case 1:
+        return a.load(as: UInt8.self) == b.load(as: UInt8.self)
+    default:
+        return true
+    }
 }
 
 /// Writes JSON with members in the order given, so that equal values give identical bytes.
