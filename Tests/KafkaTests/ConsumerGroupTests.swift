@@ -125,6 +125,32 @@ struct ConsumerGroupTests {
         #expect(resumed.first.flatMap { text($0.value) } == "40")
     }
 
+    @Test func aSeekInTheAssignmentHandlerIsWhereThePartitionStartsNotTheCommittedOffset() async throws {
+        let topic = try makeTopic("assign-seek", partitions: 2)
+        let group = uniqueName("assign-seek-group")
+        try await blocking {
+            try produce((0..<20).map { ProducerRecord(topic: topic, partition: Int32($0 % 2), key: nil, value: []) })
+            let committer = try KafkaConsumer(configuration: configuration(group: group))
+            try committer.commit([TopicPartitionOffset(topic, 0, 2), TopicPartitionOffset(topic, 1, 3)])
+        }
+        let seenInHandler = Mutex<[TopicPartition]>([])
+        let records = try await blocking {
+            let consumer = try KafkaConsumer(configuration: configuration(group: group))
+            try consumer.subscribe(to: [topic]) { [weak consumer] event in
+                guard case .assigned = event, let consumer else { return }
+                seenInHandler.withLock { $0 = (try? consumer.assignment()) ?? [] }
+                try? consumer.seek([TopicPartitionOffset(topic, 0, 6)])
+            }
+            let records = try poll(consumer, count: 11)
+            try consumer.close()
+            return records
+        }
+        #expect(seenInHandler.withLock { $0 } == [TopicPartition(topic, 0), TopicPartition(topic, 1)])
+        // Partition 0 starts where the handler sought it; partition 1 at its committed offset.
+        #expect(records.filter { $0.partition == 0 }.map(\.offset) == Array(6..<10))
+        #expect(records.filter { $0.partition == 1 }.map(\.offset) == Array(3..<10))
+    }
+
     @Test func asynchronousCommitReportsItsOffsetsInALaterPoll() async throws {
         let topic = try makeTopic("async-commit", partitions: 2)
         let group = uniqueName("async-commit-group")

@@ -85,7 +85,7 @@ struct CrashTests {
         #expect(try await waitUntil {
             assigned("scale-1").count == 2 && assigned("scale-2").count == 2
         }, "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))")
-        #expect(try await children.waitForCommitted(half))
+        #expect(try await children.waitForCommitted(half), "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))")
         let taken = assigned("scale-2")
 
         kill(victim.processIdentifier, SIGKILL)
