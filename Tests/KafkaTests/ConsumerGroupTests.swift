@@ -1,3 +1,4 @@
+import Foundation
 import Kafka
 import Synchronization
 import Testing
@@ -149,6 +150,27 @@ struct ConsumerGroupTests {
         // Partition 0 starts where the handler sought it; partition 1 at its committed offset.
         #expect(records.filter { $0.partition == 0 }.map(\.offset) == Array(6..<10))
         #expect(records.filter { $0.partition == 1 }.map(\.offset) == Array(3..<10))
+    }
+
+    @Test func anAssignmentHandlerLongerThanTheSessionAndPollTimeoutsKeepsTheMembership() async throws {
+        let topic = try makeTopic("slow-assign", partitions: 1)
+        let log = AssignmentLog()
+        let events = try await blocking {
+            let settings = configuration(group: uniqueName("slow-assign-group")) { $0.properties["max.poll.interval.ms"] = "7000" }
+            let consumer = try KafkaConsumer(configuration: settings)
+            try consumer.subscribe(to: [topic]) { event in
+                log.record(event)
+                // A restore that outlasts session.timeout.ms (6 s) and max.poll.interval.ms (7 s):
+                // heartbeats go on meanwhile, and time inside the poll does not count.
+                if case .assigned = event { Thread.sleep(forTimeInterval: 8) }
+            }
+            _ = try poll(consumer, until: { !log.events.isEmpty })
+            _ = try poll(consumer, until: { false }, within: .seconds(4))
+            let events = log.events
+            try consumer.close()
+            return events
+        }
+        #expect(events == [.assigned([TopicPartition(topic, 0)])])
     }
 
     @Test func asynchronousCommitReportsItsOffsetsInALaterPoll() async throws {
