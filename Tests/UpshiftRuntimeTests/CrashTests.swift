@@ -81,11 +81,10 @@ struct CrashTests {
         func assigned(_ instance: String) -> Set<String> {
             children.log(of: instance).last { $0["message"]?.string == "assigned" }.map(partitions) ?? []
         }
+        func logs() -> String { "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))" }
         // Both members share the partitions and have committed the first half.
-        #expect(try await waitUntil {
-            assigned("scale-1").count == 2 && assigned("scale-2").count == 2
-        }, "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))")
-        #expect(try await children.waitForCommitted(half), "\(children.tail(of: "scale-1"))\n\(children.tail(of: "scale-2"))")
+        #expect(try await waitUntil { assigned("scale-1").count == 2 && assigned("scale-2").count == 2 }, "\(logs())")
+        #expect(try await children.waitForCommitted(half), "\(logs())")
         let taken = assigned("scale-2")
 
         kill(victim.processIdentifier, SIGKILL)
