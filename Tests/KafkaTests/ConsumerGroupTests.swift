@@ -126,7 +126,10 @@ struct ConsumerGroupTests {
         #expect(resumed.first.flatMap { text($0.value) } == "40")
     }
 
-    @Test func aSeekInTheAssignmentHandlerIsWhereThePartitionStartsNotTheCommittedOffset() async throws {
+    @Test(arguments: [KafkaConfiguration.AssignmentStrategy.range, .cooperativeSticky])
+    func aSeekInTheAssignmentHandlerIsWhereThePartitionStartsNotTheCommittedOffset(
+        strategy: KafkaConfiguration.AssignmentStrategy
+    ) async throws {
         let topic = try makeTopic("assign-seek", partitions: 2)
         let group = uniqueName("assign-seek-group")
         try await blocking {
@@ -136,7 +139,7 @@ struct ConsumerGroupTests {
         }
         let seenInHandler = Mutex<[TopicPartition]>([])
         let records = try await blocking {
-            let consumer = try KafkaConsumer(configuration: configuration(group: group))
+            let consumer = try KafkaConsumer(configuration: configuration(group: group) { $0.assignmentStrategy = strategy })
             try consumer.subscribe(to: [topic]) { [weak consumer] event in
                 guard case .assigned = event, let consumer else { return }
                 seenInHandler.withLock { $0 = (try? consumer.assignment()) ?? [] }
