@@ -191,7 +191,7 @@ public final class KafkaConsumer: Sendable {
         guard !fetching.isEmpty else { return }
         let list = NativePartitionList(fetching)
         try KafkaError.check(
-            list.withPointer { rd_kafka_seek_partitions(client.handle, $0, timeout.timeoutMilliseconds) }, "seek \(offsets)")
+            list.withPointer { rd_kafka_seek_partitions(client.handle, $0, timeout.timeoutMilliseconds) }, "seek \(fetching)")
         if let error = list.firstError(operation: "seek") { throw error }
     }
 
