@@ -49,7 +49,7 @@ struct CrashTests {
         }
         while !slices.isEmpty { try produceSlice() }
         let last = try children.start("crash-1")
-        #expect(try await children.waitForCommitted(lines.count))
+        #expect(try await children.waitForCommitted(lines.count), "\(children.tail(of: "crash-1"))")
         try await children.stop(last, "crash-1")
 
         #expect(progress == progress.sorted(), "committed offsets only move forward: \(progress)")
