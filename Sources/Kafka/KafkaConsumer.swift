@@ -3,10 +3,7 @@ import Synchronization
 
 /// A change of a group member's partitions, reported while the change is under way.
 public enum RebalanceEvent: Sendable, Hashable {
-    /// These partitions are being assigned; records from them follow in later polls. The handler
-    /// runs before librdkafka starts fetching them, so a ``KafkaConsumer/seek(_:timeout:)`` of
-    /// one of them in the handler is where it starts (else at the committed offset, or by the
-    /// reset policy), and ``KafkaConsumer/assignment()`` includes them.
+    /// These partitions are now assigned; records from them follow in later polls.
     /// Under cooperative assignment these are only the partitions added. A rebalance that
     /// changes nothing for this member is not reported.
     case assigned([TopicPartition])
@@ -76,14 +73,11 @@ public final class KafkaConsumer: Sendable {
         try KafkaError.check(list.withPointer { rd_kafka_assign(client.handle, $0) }, "assign \(offsets)")
     }
 
-    /// The partitions currently assigned, sorted; inside the rebalance handler of an assignment,
-    /// with the partitions being assigned.
+    /// The partitions currently assigned, sorted.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
         try KafkaError.check(rd_kafka_assignment(client.handle, &list), "read assignment")
-        let current = NativePartitionList(owning: list!).offsets.map(\.topicPartition)
-        let pending = client.context.assigning.withLock { $0.map { Array($0.keys) } ?? [] }
-        return Set(current).union(pending).sorted()
+        return NativePartitionList(owning: list!).offsets.map(\.topicPartition).sorted()
     }
 
     /// `EAGER` or `COOPERATIVE`, from the group's assignment strategy; `NONE` before joining.
@@ -176,22 +170,11 @@ public final class KafkaConsumer: Sendable {
         return KafkaError(m.err, operation: "consume\(place)", message: text)
     }
 
-    /// Moves the read position of assigned partitions. Inside the rebalance handler of an
-    /// assignment, sets where the partitions being assigned start instead (see
-    /// ``RebalanceEvent/assigned(_:)``).
+    /// Moves the read position of assigned partitions.
     public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(10)) throws(KafkaError) {
-        let fetching = client.context.assigning.withLock { assigning -> [TopicPartitionOffset] in
-            guard assigning != nil else { return offsets }
-            return offsets.filter { offset in
-                guard assigning![offset.topicPartition] != nil else { return true }
-                assigning![offset.topicPartition] = offset.offset
-                return false
-            }
-        }
-        guard !fetching.isEmpty else { return }
-        let list = NativePartitionList(fetching)
+        let list = NativePartitionList(offsets)
         try KafkaError.check(
-            list.withPointer { rd_kafka_seek_partitions(client.handle, $0, timeout.timeoutMilliseconds) }, "seek \(fetching)")
+            list.withPointer { rd_kafka_seek_partitions(client.handle, $0, timeout.timeoutMilliseconds) }, "seek \(offsets)")
         if let error = list.firstError(operation: "seek") { throw error }
     }
 
@@ -343,24 +326,12 @@ public final class KafkaConsumer: Sendable {
         let handler = context.rebalanceHandler.withLock { $0 }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            // The handler runs before the assignment, and its seeks become the partitions'
-            // starting offsets. A seek after the assignment races librdkafka's own lookup of the
-            // committed offset, which can land later and move the partition back (librdkafka
-            // issue #2256).
-            if let handler, !changed.isEmpty {
-                context.assigning.withLock { $0 = Dictionary(uniqueKeysWithValues: changed.map { ($0, .invalid) }) }
-                handler(.assigned(changed))
-                let starts = context.assigning.withLock { assigning in
-                    defer { assigning = nil }
-                    return assigning ?? [:]
-                }
-                NativePartitionList.setOffsets(starts, in: partitions)
-            }
             if cooperative {
                 reportAssignError(rd_kafka_incremental_assign(handle, partitions), context)
             } else {
                 reportAssignError(rd_kafka_assign(handle, partitions), context)
             }
+            if !changed.isEmpty { handler?(.assigned(changed)) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             if !changed.isEmpty { handler?(.revoked(changed, lost: rd_kafka_assignment_lost(handle) != 0)) }
             if cooperative {

@@ -103,9 +103,6 @@ public struct ClientLogLine: Sendable, Hashable {
 final class ClientContext: Sendable {
     let events: ClientEvents
     let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
-    /// While the handler of an assignment runs: the partitions being assigned and where each
-    /// starts (``KafkaOffset/invalid``: the committed offset, else the reset policy).
-    let assigning = Mutex<[TopicPartition: KafkaOffset]?>(nil)
     let deliveries = Mutex(Deliveries())
     /// An error raised inside a callback, for the consumer's next poll to throw.
     let pendingError = Mutex<KafkaError?>(nil)

@@ -44,16 +44,6 @@ final class NativePartitionList {
         return nil
     }
 
-    /// Sets the offsets of the listed partitions found in `starts`, in a list owned by librdkafka.
-    static func setOffsets(_ starts: [TopicPartition: KafkaOffset], in pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
-        for index in 0..<Int(pointer.pointee.cnt) {
-            let element = pointer.pointee.elems[index]
-            if let start = starts[TopicPartition(String(cString: element.topic), element.partition)] {
-                pointer.pointee.elems[index].offset = start.rawValue
-            }
-        }
-    }
-
     /// Reads a list owned by librdkafka without taking ownership.
     static func offsets(in pointer: UnsafePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartitionOffset] {
         let list = pointer.pointee

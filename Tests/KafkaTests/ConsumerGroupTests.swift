@@ -1,4 +1,3 @@
-import Foundation
 import Kafka
 import Synchronization
 import Testing
@@ -124,56 +123,6 @@ struct ConsumerGroupTests {
         }
         #expect(resumed.map(\.offset) == Array(40..<100))
         #expect(resumed.first.flatMap { text($0.value) } == "40")
-    }
-
-    @Test(arguments: [KafkaConfiguration.AssignmentStrategy.range, .cooperativeSticky])
-    func aSeekInTheAssignmentHandlerIsWhereThePartitionStartsNotTheCommittedOffset(
-        strategy: KafkaConfiguration.AssignmentStrategy
-    ) async throws {
-        let topic = try makeTopic("assign-seek", partitions: 2)
-        let group = uniqueName("assign-seek-group")
-        try await blocking {
-            try produce((0..<20).map { ProducerRecord(topic: topic, partition: Int32($0 % 2), key: nil, value: []) })
-            let committer = try KafkaConsumer(configuration: configuration(group: group))
-            try committer.commit([TopicPartitionOffset(topic, 0, 2), TopicPartitionOffset(topic, 1, 3)])
-        }
-        let seenInHandler = Mutex<[TopicPartition]>([])
-        let records = try await blocking {
-            let consumer = try KafkaConsumer(configuration: configuration(group: group) { $0.assignmentStrategy = strategy })
-            try consumer.subscribe(to: [topic]) { [weak consumer] event in
-                guard case .assigned = event, let consumer else { return }
-                seenInHandler.withLock { $0 = (try? consumer.assignment()) ?? [] }
-                try? consumer.seek([TopicPartitionOffset(topic, 0, 6)])
-            }
-            let records = try poll(consumer, count: 11)
-            try consumer.close()
-            return records
-        }
-        #expect(seenInHandler.withLock { $0 } == [TopicPartition(topic, 0), TopicPartition(topic, 1)])
-        // Partition 0 starts where the handler sought it; partition 1 at its committed offset.
-        #expect(records.filter { $0.partition == 0 }.map(\.offset) == Array(6..<10))
-        #expect(records.filter { $0.partition == 1 }.map(\.offset) == Array(3..<10))
-    }
-
-    @Test func anAssignmentHandlerLongerThanTheSessionAndPollTimeoutsKeepsTheMembership() async throws {
-        let topic = try makeTopic("slow-assign", partitions: 1)
-        let log = AssignmentLog()
-        let events = try await blocking {
-            let settings = configuration(group: uniqueName("slow-assign-group")) { $0.properties["max.poll.interval.ms"] = "7000" }
-            let consumer = try KafkaConsumer(configuration: settings)
-            try consumer.subscribe(to: [topic]) { event in
-                log.record(event)
-                // A restore that outlasts session.timeout.ms (6 s) and max.poll.interval.ms (7 s):
-                // heartbeats go on meanwhile, and time inside the poll does not count.
-                if case .assigned = event { Thread.sleep(forTimeInterval: 8) }
-            }
-            _ = try poll(consumer, until: { !log.events.isEmpty })
-            _ = try poll(consumer, until: { false }, within: .seconds(4))
-            let events = log.events
-            try consumer.close()
-            return events
-        }
-        #expect(events == [.assigned([TopicPartition(topic, 0)])])
     }
 
     @Test func asynchronousCommitReportsItsOffsetsInALaterPoll() async throws {
