@@ -103,6 +103,14 @@ public final class EmbeddedKafkaCluster: Sendable {
         }
         try KafkaError.check(err, operation)
     }
+
+    /// Holds every response of a broker for `delay`, as a distant or loaded broker would: each
+    /// call that waits for that broker (a commit, a fetch) takes that much longer.
+    public func setResponseDelay(_ delay: Duration, broker id: Int32) throws(KafkaError) {
+        let operation = "set broker \(id) response delay to \(delay)"
+        let err = try withCluster(operation) { rd_kafka_mock_broker_set_rtt($0, id, Int32(delay.milliseconds)) }
+        try KafkaError.check(err, operation)
+    }
 }
 
 /// Kafka protocol requests, by API key, for error injection.

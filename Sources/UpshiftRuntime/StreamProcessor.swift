@@ -421,12 +421,15 @@ public final class StreamProcessor: Sendable {
             }
         }
 
+        /// Opens a transaction for work about to be done, or, while a commit is in flight (its
+        /// transaction still open), notes that the work needs the next one. The in-flight check
+        /// comes first: work with no output to hold would otherwise be read, never committed.
         func begin() throws {
-            guard !inTransaction else { return }
             guard inFlight == nil else {
                 pendingWork = true
                 return
             }
+            guard !inTransaction else { return }
             transaction += 1
             if configuration.guarantee == .exactlyOnce { try producer.beginTransaction() }
             inTransaction = true

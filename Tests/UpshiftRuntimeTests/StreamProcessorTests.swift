@@ -35,6 +35,40 @@ struct StreamProcessorTests {
         #expect(try decisions(in: cluster, configuration) == replayed(lines, program))
     }
 
+    /// Most events decide nothing: a record read while the previous commit is still on its way,
+    /// with no output to hold for the next transaction, must still get a transaction of its own,
+    /// even when it is the partition's last for a while.
+    @Test func aRecordReadWhileACommitIsInFlightIsCommittedAfterIt() async throws {
+        let program = try examples()
+        let (cluster, configuration) = try prepare(partitions: 1)
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers))
+        func send(_ number: Int) throws {
+            let line = #"{"type":"identify","userId":"quiet-customer","messageId":"m-\#(number)","timestamp":"2026-03-0\#(number)T00:00:00Z"}"#
+            try producer.send(ProducerRecord(topic: "events", key: Array("quiet-customer".utf8), value: Array(line.utf8)))
+            #expect(try producer.flush(timeout: .seconds(30)).allSatisfy { (try? $0.result.get()) != nil })
+        }
+        let processor = StreamProcessor(configuration: configuration, program: program)
+        let running = Task { try await processor.run() }
+        try send(1)
+        #expect(try await waitUntil { processor.statistics.committedOffsets == 1 })
+
+        // Each broker response now takes half a second: a commit (five round trips) stays in
+        // flight for about 2.5 s, while a record is produced and fetched in 1 to 1.5 s.
+        try cluster.setResponseDelay(.milliseconds(500), broker: 1)
+        try send(2)
+        #expect(try await waitUntil { processor.statistics.recordsIn == 2 })
+        let committedBeforeTheThird = processor.statistics.transactionsCommitted
+        try send(3)
+        #expect(try await waitUntil { processor.statistics.recordsIn == 3 })
+        #expect(processor.statistics.transactionsCommitted == committedBeforeTheThird, "the third record came while the second's commit was in flight")
+
+        #expect(try await waitUntil(timeout: .seconds(30)) { processor.statistics.committedOffsets == 3 })
+        #expect(processor.statistics.outputs == 0)
+        try cluster.setResponseDelay(.zero, broker: 1)
+        processor.stop()
+        try await running.value
+    }
+
     @Test func decidesWhatReplayDecidesAndDeadLettersBadRecords() async throws {
         let program = try examples()
         let (cluster, configuration) = try prepare(partitions: 4)
