@@ -27,7 +27,8 @@ public final class KafkaConsumer: Sendable {
 
     /// Creates a consumer; it connects lazily, on the first subscribe or assign.
     ///
-    /// - Throws: ``KafkaError`` with librdkafka's message when a property is unknown or invalid.
+    /// - Throws: ``KafkaError`` with librdkafka's message when a property is unknown or invalid,
+    ///   and `invalidArgument` without a group id (``KafkaConfiguration/groupID`` or `group.id`).
     public init(configuration: KafkaConfiguration, events: ClientEvents = ClientEvents()) throws(KafkaError) {
         let context = ClientContext(events: events)
         client = try NativeClient(configuration, role: .consumer, context: context) { conf in
@@ -35,8 +36,13 @@ public final class KafkaConsumer: Sendable {
                 KafkaConsumer.rebalance(handle!, err, partitions!, ClientContext.from(opaque))
             }
         }
+        guard let queue = NativeQueue(consumerOf: client) else {
+            throw KafkaError(
+                code: .invalidArgument, message: "no group.id: librdkafka's consumer needs one, even to read assigned partitions only",
+                operation: "create consumer client")
+        }
         rd_kafka_poll_set_consumer(client.handle)
-        queue = NativeQueue(consumerOf: client)
+        self.queue = queue
     }
 
     deinit {

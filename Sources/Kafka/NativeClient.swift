@@ -135,9 +135,11 @@ final class NativeQueue: @unchecked Sendable {
     private let client: NativeClient
     private let pointer: OpaquePointer
 
-    init(consumerOf client: NativeClient) {
+    /// Nil when the client has no consumer group, hence no consumer queue.
+    init?(consumerOf client: NativeClient) {
+        guard let pointer = rd_kafka_queue_get_consumer(client.handle) else { return nil }
         self.client = client
-        self.pointer = rd_kafka_queue_get_consumer(client.handle)
+        self.pointer = pointer
     }
 
     deinit { rd_kafka_queue_destroy(pointer) }

@@ -19,6 +19,12 @@ struct ErrorTests {
         #expect(error?.message == "Invalid value for configuration property \"session.timeout.ms\"")
     }
 
+    @Test func aConsumerWithoutAGroupIsRefused() {
+        let error = #expect(throws: KafkaError.self) { try KafkaConsumer(configuration: configuration()) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message == "no group.id: librdkafka's consumer needs one, even to read assigned partitions only")
+    }
+
     @Test func conflictingPropertiesAreRefusedWhenTheClientIsCreated() {
         let error = #expect(throws: KafkaError.self) {
             try KafkaProducer(
