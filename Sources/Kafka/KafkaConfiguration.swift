@@ -1,4 +1,9 @@
 import CRdKafka
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The settings of a Kafka client: typed fields for the options a stream processor sets most,
 /// and ``properties`` for any other librdkafka property, passed through unchanged.
@@ -114,7 +119,9 @@ public struct KafkaConfiguration: Sendable, Hashable {
             add("message.max.bytes", messageMaxBytes.map(String.init))
         }
         entries.removeAll { properties[$0.0] != nil }
-        for key in properties.keys.sorted() {
+        // A property of the other kind of client is left out: librdkafka would ignore it and
+        // log a warning at every start. Unknown names go through, for librdkafka to refuse.
+        for key in properties.keys.sorted() where PropertyScopes.role(of: key).map({ $0 == role }) ?? true {
             entries.append((key, properties[key]!))
         }
         return entries.map { (key: $0.0, value: $0.1) }
@@ -132,6 +139,36 @@ public struct KafkaConfiguration: Sendable, Hashable {
 /// The two kinds of librdkafka client.
 public enum ClientRole: Sendable, Hashable {
     case producer, consumer
+}
+
+/// Which kind of client each librdkafka property is for, read once from librdkafka's own table
+/// (`rd_kafka_conf_properties_show`, which CONFIGURATION.md is made from) so that it matches the
+/// linked version: `C` for consumers, `P` for producers, `*` for both.
+enum PropertyScopes {
+    private static let roles: [String: ClientRole] = {
+        var text: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let stream = open_memstream(&text, &size) else { return [:] }
+        rd_kafka_conf_properties_show(stream)
+        fclose(stream)
+        guard let text else { return [:] }
+        defer { free(text) }
+        var roles: [String: ClientRole] = [:]
+        for line in String(cString: text).split(separator: "\n") {
+            let columns = line.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+            guard columns.count == 3 else { continue }
+            let name = String(columns[0].filter { $0 != " " })
+            switch columns[1].filter({ $0 != " " }) {
+            case "C": roles[name] = .consumer
+            case "P": roles[name] = .producer
+            default: break
+            }
+        }
+        return roles
+    }()
+
+    /// The one kind of client `property` applies to; nil for both, or for a name librdkafka does not list.
+    static func role(of property: String) -> ClientRole? { roles[property] }
 }
 
 /// An `rd_kafka_conf_t` filled from a ``KafkaConfiguration``; ownership passes to `rd_kafka_new`.
