@@ -108,7 +108,7 @@ public final class EmbeddedKafkaCluster: Sendable {
     /// call that waits for that broker (a commit, a fetch) takes that much longer.
     public func setResponseDelay(_ delay: Duration, broker id: Int32) throws(KafkaError) {
         let operation = "set broker \(id) response delay to \(delay)"
-        let err = try withCluster(operation) { rd_kafka_mock_broker_set_rtt($0, id, Int32(delay.milliseconds)) }
+        let err = try withCluster(operation) { rd_kafka_mock_broker_set_rtt($0, id, Int32(clamping: delay.milliseconds)) }
         try KafkaError.check(err, operation)
     }
 }
