@@ -99,7 +99,7 @@ struct ResilienceTests {
     @Test func survivesABrokerOutageAndLosesNothing() async throws {
         let program = try examples()
         var (cluster, configuration) = try prepare(partitions: 2)
-        // The first commit follows the first batch; the next one, 3 s later, falls in the outage.
+        // The first commit follows the first batch; the next one, 3 s later, usually falls in the outage.
         configuration.commitInterval = .seconds(3)
         var lines = PopulationGenerator(customers: 30, events: 1_500, start: ISO8601.parse("2026-03-01T00:00:00Z")!, days: 40, seed: 9).records()
         lines += (0..<30).map { #"{"type":"identify","userId":"customer-\#($0)","messageId":"end-\#($0)","timestamp":"2026-06-01T00:00:00Z"}"# }
