@@ -233,11 +233,12 @@ private struct Context {
         for index in routes?.suppressionEnds ?? [] {
             state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp)
         }
-        if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
+        // The name first: its test is cheaper than a search of the properties, and most events are neither.
+        if name == "Unsubscribed" || name == "Subscribed", let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
             if name == "Unsubscribed" {
                 state.channels.unsubscribed.insert(channel)
                 state.channels.subscribed.remove(channel)
-            } else if name == "Subscribed" {
+            } else {
                 state.channels.subscribed.insert(channel)
                 state.channels.unsubscribed.remove(channel)
             }
@@ -397,20 +398,23 @@ private struct Context {
         if !active.isEmpty {
             if active != memory.lastSuppression {
                 state.workflows[index].lastSuppression = active
-                emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: ["entry", String(time.rawValue)])) { output in
+                emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: .suppressedEntry(at: time))) { output in
                     output.reasons = active
                     output.evidence = evidence.object
                 }
             }
             return
         }
-        let heldOut = Double(StableHash.bucket([workflow.salt, state.customerID])) < workflow.holdoutPercent * 100
+        var holdoutHasher = StableHasher()
+        holdoutHasher.combine(workflow.salt)
+        holdoutHasher.combine(state.customerID)
+        let heldOut = Double(StableHash.bucket(holdoutHasher)) < workflow.holdoutPercent * 100
         let variant = heldOut ? nil : variant(workflow, state.customerID)
         if !heldOut, !engine.paused.isEmpty, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment")] {
             let reason = "paused: \(guardrail)"
             if memory.lastSuppression != [reason] {
                 state.workflows[index].lastSuppression = [reason]
-                emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: ["paused", String(time.rawValue)])) { output in
+                emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: .pausedEntry(at: time))) { output in
                     output.reasons = [reason]
                     output.evidence = evidence.object
                 }
@@ -423,7 +427,7 @@ private struct Context {
         let entry = state.workflows[index].entries
         if heldOut {
             state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
-            emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: ["holdout", String(entry)])) { output in
+            emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: .holdout(entry: entry))) { output in
                 output.evidence = evidence.object
             }
             return
@@ -477,7 +481,7 @@ private struct Context {
     ) -> Output {
         let workflow = program.workflows[index]
         var output = makeOutput(
-            kind, state, workflow, step: nil, variant: assignment.variant, at: time, id: [kind.rawValue, String(assignment.entry), name])
+            kind, state, workflow, step: nil, variant: assignment.variant, at: time, id: .outcome(kind, entry: assignment.entry, name: name))
         output.reasons = [name]
         output.evidence = [
             "arm": .string(assignment.holdout ? "holdout" : "treatment"),
@@ -490,7 +494,11 @@ private struct Context {
 
     func variant(_ workflow: Workflow, _ customerID: String) -> String? {
         guard !workflow.variants.isEmpty else { return nil }
-        let position = Double(StableHash.bucket([workflow.salt, "variant", customerID])) / 100
+        var hasher = StableHasher()
+        hasher.combine(workflow.salt)
+        hasher.combine("variant")
+        hasher.combine(customerID)
+        let position = Double(StableHash.bucket(hasher)) / 100
         var edge = 0.0
         for variant in workflow.variants {
             edge += variant.percent
@@ -541,7 +549,7 @@ private struct Context {
             case .send(let channel, let template, let offer):
                 let active = activeSuppressions(workflow, at: time, state)
                 if !active.isEmpty {
-                    emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                    emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
                         output.reasons = active
                         output.channel = channel
                         output.evidence = run.evidence
@@ -561,7 +569,7 @@ private struct Context {
                     skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state: &state)
                     continue
                 }
-                emit(makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                emit(makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
                     output.channel = channel
                     output.template = template
                     output.offer = offer
@@ -570,7 +578,7 @@ private struct Context {
                 recordSent(channel, at: time, state: &state)
                 run.position += 1
             case .task(let queue, let template):
-                emit(makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+                emit(makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
                     output.queue = queue
                     output.template = template
                     output.evidence = run.evidence
@@ -595,7 +603,7 @@ private struct Context {
 
     mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: ["step", String(run.entry), instruction.label])) { output in
+        emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
             output.channel = channel
             output.reasons = [reason]
             output.evidence = run.evidence
@@ -607,7 +615,7 @@ private struct Context {
 
     mutating func end(_ run: Run, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        emit(makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: ["exit", String(run.entry)])) { output in
+        emit(makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: .exit(entry: run.entry))) { output in
             output.reasons = [reason]
         }
         state.run = nil
@@ -667,13 +675,13 @@ private struct Context {
         details(&outputs[outputs.count - 1])
     }
 
-    func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: [String]) -> Output {
+    func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: DecisionKey) -> Output {
         var hasher = StableHasher()
         hasher.combine(state.customerID)
         hasher.combine(workflow.id)
-        hasher.combine(String(workflow.version))
+        hasher.combine(decimal: Int64(workflow.version))
         hasher.combine(kind.rawValue)
-        for part in id { hasher.combine(part) }
+        id.combine(into: &hasher)
         let decisionID = StableHash.hex(hasher.value)
         var output = Output(kind: kind, decisionID: decisionID, customerID: state.customerID, eventTime: time, decisionTime: max(decisionTime, time))
         output.workflowID = workflow.id
@@ -681,6 +689,47 @@ private struct Context {
         output.step = step
         output.variant = variant
         return output
+    }
+}
+
+/// What tells a decision apart from the customer's other decisions of its kind in the same
+/// workflow version. Its parts are hashed into the decision id one by one, as their texts would be,
+/// so that ids stay what they were when these parts were a list of strings.
+enum DecisionKey {
+    /// A step of the run that entry `entry` started.
+    case step(entry: Int, label: String)
+    /// An entry held back by suppressions at `time`.
+    case suppressedEntry(at: Timestamp)
+    /// An entry held back at `time` because a guardrail paused the arm.
+    case pausedEntry(at: Timestamp)
+    case holdout(entry: Int)
+    case exit(entry: Int)
+    /// Conversion or guardrail `name`, attributed to entry `entry`.
+    case outcome(Output.Kind, entry: Int, name: String)
+
+    func combine(into hasher: inout StableHasher) {
+        switch self {
+        case .step(let entry, let label):
+            hasher.combine("step")
+            hasher.combine(decimal: Int64(entry))
+            hasher.combine(label)
+        case .suppressedEntry(let time):
+            hasher.combine("entry")
+            hasher.combine(decimal: time.rawValue)
+        case .pausedEntry(let time):
+            hasher.combine("paused")
+            hasher.combine(decimal: time.rawValue)
+        case .holdout(let entry):
+            hasher.combine("holdout")
+            hasher.combine(decimal: Int64(entry))
+        case .exit(let entry):
+            hasher.combine("exit")
+            hasher.combine(decimal: Int64(entry))
+        case .outcome(let kind, let entry, let name):
+            hasher.combine(kind.rawValue)
+            hasher.combine(decimal: Int64(entry))
+            hasher.combine(name)
+        }
     }
 }
 

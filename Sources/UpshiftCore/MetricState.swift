@@ -169,7 +169,14 @@ public enum StableHash {
 
     /// A uniform position in 0..<10,000 (hundredths of a percent), mixed so that nearby inputs spread.
     public static func bucket(_ parts: [String]) -> Int {
-        var x = of(parts)
+        var hasher = StableHasher()
+        for part in parts { hasher.combine(part) }
+        return bucket(hasher)
+    }
+
+    /// As ``bucket(_:)``, of the parts a hasher was given: no array of them is made.
+    static func bucket(_ hasher: StableHasher) -> Int {
+        var x = hasher.value
         x ^= x >> 33
         x &*= 0xff51_afd7_ed55_8ccd
         x ^= x >> 33
@@ -206,5 +213,20 @@ public struct StableHasher {
         parts += 1
         var part = part
         part.withUTF8 { for byte in $0 { combine(byte) } }
+    }
+
+    /// Adds a number as the part its decimal text would be: the hash of `combine(String(value))`,
+    /// without making the String.
+    mutating func combine(decimal value: Int64) {
+        if parts > 0 { combine(0x1F) }
+        parts += 1
+        if value < 0 { combine(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            combine(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+            divisor /= 10
+        }
     }
 }

@@ -108,7 +108,7 @@ public struct StreamEngine: Sendable {
         var result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
         if result.disposition != .duplicate { markChanged(slot) }
         schedule(slot, result.nextTimer)
-        if monitor.isActive { result.outputs += watch(entered: result.entered, result.outputs) }
+        if monitor.isActive { watch(entered: result.entered, result.outputs, pausingInto: &result.outputs) }
         if !fired.isEmpty { result.outputs = result.outputs.isEmpty ? fired : fired + result.outputs }
         return result
     }
@@ -203,7 +203,7 @@ public struct StreamEngine: Sendable {
             markChanged(next.slot)
             schedule(next.slot, nextTimer)
             if outputs.isEmpty { outputs = fired } else { outputs += fired }
-            if monitor.isActive { outputs += watch(entered: entered, fired) }
+            if monitor.isActive { watch(entered: entered, fired, pausingInto: &outputs) }
         }
         return outputs
     }
@@ -229,10 +229,10 @@ public struct StreamEngine: Sendable {
     }
 
     /// Counts the treatment assignments a step made and the guardrail events it attributed, and
-    /// pauses an arm whose rate goes over its bound, returning the pause as an output.
-    private mutating func watch(entered: [ArmKey], _ outputs: [Output]) -> [Output] {
+    /// pauses an arm whose rate goes over its bound, appending the pause to `pauses` as an output.
+    /// Most events decide nothing: then nothing is appended, not even an empty list.
+    private mutating func watch(entered: [ArmKey], _ outputs: [Output], pausingInto pauses: inout [Output]) {
         for key in entered { monitor.assign(key) }
-        var pauses: [Output] = []
         // By index: `for output in outputs` would copy each output to test its kind.
         for position in outputs.indices where outputs[position].kind == .guardrail {
             let output = outputs[position]
@@ -249,7 +249,6 @@ public struct StreamEngine: Sendable {
             ]
             pauses.append(record)
         }
-        return pauses
     }
 
     /// The slot of the customer whose id hashes to `hash`, made (with `state`) if they have none.

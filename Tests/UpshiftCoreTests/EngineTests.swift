@@ -36,6 +36,15 @@ struct EngineTests {
         #expect(first.evidence["since"] == "2026-03-01T10:00:00.000Z")
     }
 
+    @Test func decisionIDsHashTheCustomerWorkflowKindAndStep() throws {
+        var simulation = Simulation(try program(quotaWorkflow))
+        quotaCustomer(&simulation)
+        simulation.advance(to: "2026-03-07T00:00Z")
+
+        func id(_ parts: String...) -> String { StableHash.hex(StableHash.of(["c1", "quota", "1"] + parts)) }
+        #expect(simulation.outputs.map(\.decisionID) == [id("offer", "step", "1", "steps[0]"), id("offer", "step", "1", "steps[2]"), id("exit", "exit", "1")])
+    }
+
     @Test func usageBelowTheRatioStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, usage: 7900)

@@ -206,6 +206,15 @@ struct ReplayTests {
         #expect(StableHash.hex(0xaf63_dc4c_8601_ec8c) == "af63dc4c8601ec8c")
         #expect(StableHash.hex(1) == "0000000000000001")
     }
+
+    @Test func aNumberHashesAsItsDecimalText() {
+        for value: Int64 in [0, 7, 10, 99, 100, 1_772_323_200_000, -1, -86_400_000, .max, .min] {
+            var byDigits = StableHasher()
+            byDigits.combine("step")
+            byDigits.combine(decimal: value)
+            #expect(byDigits.value == StableHash.of(["step", String(value)]), "\(value)")
+        }
+    }
 }
 
 @Suite("State encoding")
