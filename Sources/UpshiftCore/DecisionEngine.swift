@@ -233,12 +233,11 @@ private struct Context {
         for index in routes?.suppressionEnds ?? [] {
             state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp)
         }
-        // The name first: its test is cheaper than a search of the properties, and most events are neither.
-        if name == "Unsubscribed" || name == "Subscribed", let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
+        if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
             if name == "Unsubscribed" {
                 state.channels.unsubscribed.insert(channel)
                 state.channels.subscribed.remove(channel)
-            } else {
+            } else if name == "Subscribed" {
                 state.channels.subscribed.insert(channel)
                 state.channels.unsubscribed.remove(channel)
             }

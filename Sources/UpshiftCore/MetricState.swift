@@ -46,13 +46,13 @@ public struct MetricState: Sendable, Hashable {
         guard index > newest - span else { return }
         switch metric.definition.aggregate {
         case .count:
-            fold(index, 1, +)
+            fold(index, 1, +, span: span)
         case .sum(let property):
             guard let amount = properties.value(at: property)?.number else { return }
-            fold(index, amount, +)
+            fold(index, amount, +, span: span)
         case .max(let property):
             guard let amount = properties.value(at: property)?.number else { return }
-            fold(index, amount, Swift.max)
+            fold(index, amount, Swift.max, span: span)
         case .distinct(let property):
             guard let value = properties.value(at: property) else { return }
             let hash = Self.distinctHash(value)
@@ -102,7 +102,8 @@ public struct MetricState: Sendable, Hashable {
         return live.reduce(0, +)
     }
 
-    private mutating func fold(_ index: Int64, _ amount: Double, _ combine: (Double, Double) -> Double) {
+    /// Adds to bucket `index`, made if it is new; a window holds at most `span` buckets.
+    private mutating func fold(_ index: Int64, _ amount: Double, _ combine: (Double, Double) -> Double, span: Int64) {
         if let last = buckets.last, last.index == index {
             buckets[buckets.count - 1].value = combine(last.value, amount)
             return
@@ -114,9 +115,15 @@ public struct MetricState: Sendable, Hashable {
                 buckets.insert(Bucket(index: index, value: amount), at: position)
             }
         } else {
+            // Room for several at once: grown one append at a time, a customer's first buckets
+            // took a new block at the 1st, 2nd, 3rd and 5th.
+            if buckets.isEmpty { buckets.reserveCapacity(Int(Swift.min(span, Self.firstCapacity))) }
             buckets.append(Bucket(index: index, value: amount))
         }
     }
+
+    /// How many buckets a metric's first one makes room for.
+    private static let firstCapacity: Int64 = 4
 
     private mutating func prune(before oldest: Int64) {
         if let first = buckets.first, first.index < oldest { buckets.removeAll { $0.index < oldest } }
