@@ -27,8 +27,26 @@ public struct Scenario: Sendable, Decodable {
     public var until: Timestamp
     public var expect: [Expectation]
 
-    public static func decode(yaml: String) throws -> Scenario {
-        try YAMLDecoder().decode(Scenario.self, from: yaml)
+    /// Reads a scenario file; a field that is missing or of the wrong kind is named in the error.
+    public static func decode(yaml: String) throws(ScenarioError) -> Scenario {
+        do {
+            return try YAMLDecoder().decode(Scenario.self, from: yaml)
+        } catch let error as DecodingError {
+            throw ScenarioError(error)
+        } catch {
+            throw ScenarioError(field: nil, reason: "\(error)")
+        }
+    }
+
+    /// Whether a YAML text is a workflow file rather than a scenario: it declares metrics,
+    /// suppressions, caps, guardrails or settings, or lists workflows as definitions rather than
+    /// as file names. Marketers keep scenarios beside the workflows they test, and `upshift test`
+    /// passes over these.
+    public static func isWorkflowFile(yaml: String) -> Bool {
+        guard let mapping = (try? Yams.compose(yaml: yaml))??.mapping else { return false }
+        let declarations: Set<String> = ["metrics", "suppressions", "caps", "guardrails", "settings"]
+        if mapping.keys.contains(where: { $0.string.map(declarations.contains) ?? false }) { return true }
+        return mapping["workflows"]?.sequence?.contains { $0.mapping != nil } ?? false
     }
 
     public var customerID: String { customer ?? "customer-1" }
@@ -57,6 +75,62 @@ public struct Scenario: Sendable, Decodable {
         for event in stream.sorted(by: { $0.timestamp < $1.timestamp }) { outputs += replay.process(event) }
         outputs += replay.advance(to: until)
         return ScenarioResult(name: name, expected: expect, actual: outputs)
+    }
+}
+
+/// Why a scenario file cannot be read: the field at fault, as a path (`events[1].at`), and why.
+public struct ScenarioError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Nil when the file as a whole is at fault (not YAML, or not a mapping).
+    public var field: String?
+    public var reason: String
+
+    public init(field: String?, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    init(_ error: DecodingError) {
+        switch error {
+        case .keyNotFound(let key, let context):
+            self.init(field: Self.path(context.codingPath + [key]), reason: "missing")
+        case .valueNotFound(let type, let context):
+            self.init(field: Self.path(context.codingPath), reason: "missing: expected \(Self.describe(type))")
+        case .typeMismatch(let type, let context):
+            self.init(field: Self.path(context.codingPath), reason: "expected \(Self.describe(type))")
+        case .dataCorrupted(let context):
+            self.init(field: Self.path(context.codingPath), reason: context.debugDescription)
+        @unknown default:
+            self.init(field: nil, reason: "\(error)")
+        }
+    }
+
+    public var description: String { field.map { "\($0): \(reason)" } ?? reason }
+
+    /// `events[1].at` from the decoder's keys; nil at the top.
+    private static func path(_ keys: [any CodingKey]) -> String? {
+        var path = ""
+        for key in keys {
+            if let index = key.intValue {
+                path += "[\(index)]"
+            } else {
+                path += path.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return path.isEmpty ? nil : path
+    }
+
+    /// The kind of YAML value a type is read from (Yams names its containers `Node.Sequence`
+    /// and `Node.Mapping`).
+    private static func describe(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        return switch type {
+        case is String.Type: "text"
+        case is Double.Type, is Int.Type: "a number"
+        case is Bool.Type: "true or false"
+        case is [Any].Type: "a list"
+        case is [String: Any].Type: "a mapping"
+        default: name.hasSuffix("Sequence") ? "a list" : name.hasSuffix("Mapping") ? "a mapping" : name
+        }
     }
 }
 

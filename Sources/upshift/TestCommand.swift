@@ -7,7 +7,7 @@ struct TestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Run workflow scenarios (YAML): given traits and events, expect these outputs and no others.",
-        discussion: "Every .yaml file under DIR is a scenario. A failure prints a diff: '-' expected but missing, '+' produced but not expected. Exits 1 when any scenario fails."
+        discussion: "Every .yaml file under DIR is a scenario, except workflow files kept beside them, which are passed over. A failure prints a diff: '-' expected but missing, '+' produced but not expected. Exits 1 when any scenario fails."
     )
 
     @Argument(help: "A directory of scenario files.")
@@ -19,12 +19,17 @@ struct TestCommand: ParsableCommand {
             throw ValidationError("cannot read directory \(directory)")
         }
         let paths = walker.compactMap { ($0 as? URL)?.path }.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        guard !paths.isEmpty else { throw ValidationError("no scenario files (.yaml) under \(directory)") }
-        var failures = 0
+        var (scenarios, failures) = (0, 0)
         for path in paths {
+            let text = try readText(path)
+            if Scenario.isWorkflowFile(yaml: text) {
+                print("SKIP \(path): a workflow file, not a scenario")
+                continue
+            }
+            scenarios += 1
             let scenario: Scenario
             do {
-                scenario = try Scenario.decode(yaml: try readText(path))
+                scenario = try Scenario.decode(yaml: text)
             } catch {
                 printError("FAIL \(path): not a scenario: \(error)")
                 failures += 1
@@ -41,7 +46,8 @@ struct TestCommand: ParsableCommand {
                 for line in result.diff { print("    \(line)") }
             }
         }
-        print("\(paths.count - failures) passed, \(failures) failed")
+        guard scenarios > 0 else { throw ValidationError("no scenario files (.yaml) under \(directory)") }
+        print("\(scenarios - failures) passed, \(failures) failed")
         if failures > 0 { throw ExitCode(1) }
     }
 }

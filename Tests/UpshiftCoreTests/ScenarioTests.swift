@@ -59,4 +59,23 @@ struct ScenarioTests {
             "+ exit completed, at 2026-03-03T12:00:00.000Z, workflow w",
         ])
     }
+
+    @Test(arguments: [
+        ("events: []", "name: missing"),
+        ("name: x\nworkflows: shared.yaml", "workflows: expected a list"),
+        ("name: x\nworkflows: []\nstart: 2026-03-01T09:00:00Z\nevents:\n  - { at: 2026-03-01T10:00:00Z, track: A }\n  - { at: yesterday, track: A }",
+         "events[1].at: not an ISO-8601 date-time: yesterday"),
+    ])
+    func aMistakeInAScenarioNamesItsField(yaml: String, message: String) {
+        let error = #expect(throws: ScenarioError.self) { try Scenario.decode(yaml: yaml) }
+        #expect(error?.description == message)
+    }
+
+    @Test func workflowFilesBesideTheScenariosAreToldApart() throws {
+        let workflows = ["shared.yaml", "saas-quota.yaml", "ecommerce-warranty.yaml", "subscription-renewal.yaml"]
+            .map { scenarioRoot.deletingLastPathComponent().appendingPathComponent($0).path }
+        for path in workflows { #expect(Scenario.isWorkflowFile(yaml: try String(contentsOfFile: path, encoding: .utf8)), "\(path)") }
+        for path in shippedScenarios() { #expect(!Scenario.isWorkflowFile(yaml: try String(contentsOfFile: path, encoding: .utf8)), "\(path)") }
+        #expect(!Scenario.isWorkflowFile(yaml: "not: [valid"))
+    }
 }
