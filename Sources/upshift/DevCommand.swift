@@ -23,7 +23,7 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Input partitions.") var partitions = 4
 
     func run() async throws {
-        let program = try loadProgram(try workflowFiles())
+        let program = try loadProgram([workflows])
         let cluster = try EmbeddedKafkaCluster(brokers: 1)
         var kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
         kafka.sessionTimeout = .seconds(6)
@@ -56,12 +56,6 @@ struct DevCommand: AsyncParsableCommand {
         try await printing.value
         print("\n" + printer.summary(processor.statistics))
         cluster.stop()
-    }
-
-    private func workflowFiles() throws -> [String] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: workflows).filter { $0.hasSuffix(".yaml") }.sorted()
-        guard !names.isEmpty else { throw ValidationError("no workflow files (.yaml) in \(workflows)") }
-        return names.map { "\(workflows)/\($0)" }
     }
 
     /// Produces the records keyed by customer id, `rate` a second.

@@ -10,7 +10,7 @@ struct ReplayCommand: ParsableCommand {
         discussion: "Events are processed in event-time order; timers fire as the simulated clock passes them, and the ones still pending at the end fire too. The summary goes to standard error."
     )
 
-    @Option(name: .customLong("workflows"), help: "A workflow file (repeatable).")
+    @Option(name: .customLong("workflows"), help: "A workflow file, or a directory of them (repeatable).")
     var workflowFiles: [String]
 
     @Argument(help: "Events, one JSON object per line.")

@@ -17,7 +17,7 @@ struct ValidateCommand: ParsableCommand {
     @Option(help: "The configuration file of upshift run (YAML).")
     var config: String?
 
-    @Argument(help: "Workflow files (YAML).")
+    @Argument(help: "Workflow files (YAML), or directories of them.")
     var files: [String] = []
 
     func validate() throws {
