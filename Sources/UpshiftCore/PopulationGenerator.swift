@@ -9,7 +9,9 @@ public struct PopulationGenerator: Sendable {
     public var days: Int
     public var seed: UInt64
 
+    /// `customers` and `days` must be at least 1, and `events` at least 0.
     public init(customers: Int, events: Int, start: Timestamp, days: Int = 30, seed: UInt64 = 1) {
+        precondition(customers > 0 && days > 0 && events >= 0, "a population needs customers, days and no negative number of events")
         self.customers = customers
         self.events = events
         self.start = start

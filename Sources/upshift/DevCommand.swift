@@ -22,6 +22,13 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Events produced per second.") var rate = 3_000
     @Option(help: "Input partitions.") var partitions = 4
 
+    func validate() throws {
+        guard customers > 0 else { throw ValidationError("--customers: \(customers) is not a number of customers; give 1 or more") }
+        guard events >= 0 else { throw ValidationError("--events: \(events) is negative") }
+        guard rate > 0 else { throw ValidationError("--rate: \(rate) events per second would never finish; give 1 or more") }
+        guard partitions > 0 else { throw ValidationError("--partitions: \(partitions) is not a number of partitions; give 1 or more") }
+    }
+
     func run() async throws {
         let program = try loadProgram([workflows])
         let cluster = try EmbeddedKafkaCluster(brokers: 1)

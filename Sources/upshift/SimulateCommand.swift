@@ -20,8 +20,15 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Produce to this topic instead, keyed by customer id.") var topic: String?
     @Option(help: "Bootstrap servers for --topic.") var brokers = "localhost:9092"
 
+    func validate() throws {
+        guard customers > 0 else { throw ValidationError("--customers: \(customers) is not a number of customers; give 1 or more") }
+        guard events >= 0 else { throw ValidationError("--events: \(events) is negative") }
+        guard days > 0 else { throw ValidationError("--days: \(days) is not a span; give 1 or more") }
+        guard ISO8601.parse(start) != nil else { throw ValidationError("--start: \"\(start)\" is not an ISO-8601 date-time") }
+    }
+
     func run() throws {
-        guard let startTime = ISO8601.parse(start) else { throw ValidationError("--start: \"\(start)\" is not an ISO-8601 date-time") }
+        let startTime = ISO8601.parse(start)!
         let generator = PopulationGenerator(customers: customers, events: events, start: startTime, days: days, seed: seed)
         if let topic {
             let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: brokers))

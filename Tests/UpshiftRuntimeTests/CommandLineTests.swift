@@ -1,9 +1,9 @@
 import Foundation
 import Testing
 
-/// `upshift validate` and `upshift test` as a marketer runs them on a folder of workflows.
-@Suite("upshift validate and test on a folder")
-struct WorkflowCommandTests {
+/// The `upshift` executable as people run it: on a folder of workflows, and with mistakes.
+@Suite("upshift on the command line")
+struct CommandLineTests {
     private let folder = repository.appendingPathComponent("deploy/workflows").path
 
     @Test func validateTakesAFolderOfWorkflowFiles() throws {
@@ -27,5 +27,11 @@ struct WorkflowCommandTests {
         })
         #expect(lines.filter { $0.hasPrefix("PASS") }.count == 15)
         #expect(lines.last == "15 passed, 0 failed")
+    }
+
+    @Test func simulateRefusesAPopulationWithoutCustomers() throws {
+        let (status, printed) = try run(try upshiftExecutable(), ["simulate", "--customers", "0"])
+        #expect(status == 64)
+        #expect(printed.hasPrefix("Error: --customers: 0 is not a number of customers; give 1 or more\n"))
     }
 }
