@@ -136,8 +136,8 @@ public struct DecisionEngine: Sendable {
         context.apply(event, to: &state)
         context.evaluateTriggers(at: event.timestamp, state: &state)
         // What the event itself made due at once (a trigger with no delay).
-        context.fireTimers(upTo: event.timestamp, state: &state)
-        return Result(disposition: .applied, outputs: context.outputs, nextTimer: nextTimer(state), entered: context.entered)
+        let next = context.fireTimers(upTo: event.timestamp, state: &state)
+        return Result(disposition: .applied, outputs: context.outputs, nextTimer: next, entered: context.entered)
     }
 
     /// Fires every timer due at or before `now`, each at its own due time.
@@ -149,8 +149,8 @@ public struct DecisionEngine: Sendable {
     /// when the next timer is due.
     func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey], nextTimer: Timestamp?) {
         var context = Context(engine: self, decisionTime: now)
-        context.fireTimers(upTo: now, state: &state)
-        return (context.outputs, context.entered, nextTimer(state))
+        let next = context.fireTimers(upTo: now, state: &state)
+        return (context.outputs, context.entered, next)
     }
 
     /// When this customer's next timer is due, if one is pending.
@@ -292,10 +292,15 @@ private struct Context {
 
     // MARK: Timers
 
-    mutating func fireTimers(upTo limit: Timestamp, state: inout CustomerState) {
-        while let due = engine.nextTimer(state), due <= limit {
+    /// Fires what is due up to `limit`, and returns when the next timer is due after it: the
+    /// loop's last look at the timers finds it, so the caller need not look again.
+    @discardableResult
+    mutating func fireTimers(upTo limit: Timestamp, state: inout CustomerState) -> Timestamp? {
+        while let due = engine.nextTimer(state) {
+            guard due <= limit else { return due }
             fire(at: due, state: &state)
         }
+        return nil
     }
 
     /// Handles whatever is due at `due`: a waiting run, then time triggers and sustained checks.
