@@ -17,7 +17,7 @@ import Yams
 /// ```
 public struct Scenario: Sendable, Decodable {
     public var name: String
-    /// Workflow files, relative to the scenario file.
+    /// Workflow files (or directories of them), relative to the scenario file unless absolute.
     public var workflows: [String]
     public var customer: String?
     public var traits: JSONObject?

@@ -34,4 +34,32 @@ struct CommandLineTests {
         #expect(status == 64)
         #expect(printed.hasPrefix("Error: --customers: 0 is not a number of customers; give 1 or more\n"))
     }
+
+    @Test func aScenarioWithMissingWorkflowsFailsAloneAndTheOthersRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("upshift-scenarios-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func scenario(named name: String, workflows: String) -> String {
+            """
+            name: \(name)
+            workflows: [\(workflows)]
+            traits: { plan: enterprise, quota: { api_calls: 10000 } }
+            start: 2026-03-01T09:00:00Z
+            events: []
+            until: 2026-03-02T00:00:00Z
+            expect: []
+            """
+        }
+        try scenario(named: "absolute paths", workflows: folder).write(to: directory.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try scenario(named: "a missing file", workflows: "\(folder)/missing.yaml").write(
+            to: directory.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+
+        let (status, printed) = try run(try upshiftExecutable(), ["test", directory.path])
+        #expect(status == 1)
+        #expect(Set(printed.split(separator: "\n")) == [
+            "PASS \(directory.path)/a.yaml: absolute paths",
+            "FAIL \(directory.path)/b.yaml: a missing file: cannot read \(folder)/missing.yaml: no such file",
+            "1 passed, 1 failed",
+        ])
+    }
 }
