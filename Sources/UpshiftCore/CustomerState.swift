@@ -3,10 +3,10 @@
 /// back the next one, and the runtime stores it in its changelog.
 public struct CustomerState: Sendable, Hashable {
     public var customerID: String
-    public var traits = JSONObject() { didSet { forgetTraitLimits() } }
+    public var traits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The account of the last `group` call, and that account's traits.
     public var accountID: String?
-    public var accountTraits = JSONObject() { didSet { forgetTraitLimits() } }
+    public var accountTraits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The latest event time seen: the customer's own stream time.
     public var latestEventTime: Timestamp?
     /// Index-aligned with ``Program/metrics``.
@@ -34,13 +34,26 @@ public struct CustomerState: Sendable, Hashable {
     }
 
     /// A trait of the customer, or of their account under `account.`.
-    public func trait(_ path: [String]) -> JSONValue? {
-        if path.first == "account" { return accountTraits.value(at: Array(path.dropFirst())) }
+    public func trait(_ path: [String]) -> JSONValue? { Self.trait(path, traits, accountTraits) }
+
+    /// Reads traits as ``trait(_:)`` does, holding only the two trait objects: a closure over
+    /// the whole state would copy it on every reading.
+    var traitReader: ([String]) -> JSONValue? {
+        let (traits, accountTraits) = (traits, accountTraits)
+        return { Self.trait($0, traits, accountTraits) }
+    }
+
+    private static func trait(_ path: [String], _ traits: PackedJSONObject, _ accountTraits: PackedJSONObject) -> JSONValue? {
+        if path.first == "account" { return accountTraits.value(at: path.dropFirst()) }
         return traits.value(at: path)
     }
 
-    /// A trait changed: each trigger's limit is read from the traits again when next needed.
-    private mutating func forgetTraitLimits() {
+    /// What the rules read from the traits, worked out when the engine next needs it.
+    var traitFacts = Memo<TraitFacts>()
+
+    /// A trait changed: the facts and each trigger's limit are read from the traits again.
+    private mutating func forgetTraitFacts() {
+        traitFacts = Memo()
         for index in workflows.indices { workflows[index].traitLimit = Memo() }
     }
 
@@ -55,7 +68,9 @@ public struct SuppressionState: Sendable, Hashable {
     public var lastStart: Timestamp?
     public var lastEnd: Timestamp?
 
-    func isActive(_ rule: SuppressionDefinition.Rule, at time: Timestamp, traits: CustomerState) -> Bool {
+    /// Whether an event rule holds at `time`. A trait rule remembers nothing here: it is read
+    /// from the traits, through ``TraitFacts``.
+    func isActive(_ rule: SuppressionDefinition.Rule, at time: Timestamp) -> Bool {
         switch rule {
         case .between:
             guard let lastStart, lastStart <= time else { return false }
@@ -63,9 +78,8 @@ public struct SuppressionState: Sendable, Hashable {
         case .within(let span, _):
             guard let lastStart else { return false }
             return lastStart <= time && time < lastStart + span
-        case .trait(let path, let comparison):
-            guard let value = traits.trait(path) else { return false }
-            return comparison.holds(for: value)
+        case .trait:
+            return false
         }
     }
 }

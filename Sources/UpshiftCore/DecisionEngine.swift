@@ -134,6 +134,9 @@ public struct DecisionEngine: Sendable {
         context.fireTimers(upTo: event.timestamp, state: &state)
         state.latestEventTime = max(state.latestEventTime ?? event.timestamp, event.timestamp)
         context.apply(event, to: &state)
+        // After the event, which may have changed the traits: a new customer's facts are worked
+        // out once, from their first traits. Timers fired before it read them without keeping them.
+        learnTraitFacts(&state)
         context.evaluateTriggers(at: event.timestamp, state: &state)
         // What the event itself made due at once (a trigger with no delay).
         let next = context.fireTimers(upTo: event.timestamp, state: &state)
@@ -148,9 +151,21 @@ public struct DecisionEngine: Sendable {
     /// As ``fireTimers(upTo:state:)``, also telling which treatment arms the customer entered and
     /// when the next timer is due.
     func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey], nextTimer: Timestamp?) {
+        learnTraitFacts(&state)
         var context = Context(engine: self, decisionTime: now)
         let next = context.fireTimers(upTo: now, state: &state)
         return (context.outputs, context.entered, next)
+    }
+
+    /// Works out what the rules read from the traits, if they changed since it was last done.
+    func learnTraitFacts(_ state: inout CustomerState) {
+        if state.traitFacts.value == nil { state.traitFacts.value = TraitFacts(program: program, trait: state.traitReader) }
+    }
+
+    /// What the rules read from the traits: as last worked out, or worked out now when the
+    /// traits changed during this call.
+    func traitFacts(_ state: CustomerState) -> TraitFacts {
+        state.traitFacts.value ?? TraitFacts(program: program, trait: state.traitReader)
     }
 
     /// When this customer's next timer is due, if one is pending.
@@ -195,11 +210,19 @@ private struct Context {
     mutating func apply(_ event: Event, to state: inout CustomerState) {
         switch event.kind {
         case .identify:
-            state.traits.merge(event.traits)
-            scheduleDateTriggers(&state, at: event.timestamp)
+            // The merged object is read for the facts and the dates before it is packed: its
+            // lookups cost far less than scans of the packed text.
+            var traits = state.traits.object
+            traits.merge(event.traits)
+            state.traits = PackedJSONObject(traits)
+            let account = state.accountTraits
+            let trait = { (path: [String]) in path.first == "account" ? account.value(at: path.dropFirst()) : traits.value(at: path) }
+            state.traitFacts.value = TraitFacts(program: program, trait: trait)
+            scheduleDateTriggers(&state, at: event.timestamp, trait: trait)
         case .group:
             state.accountID = event.groupID
             state.accountTraits.merge(event.traits)
+            engine.learnTraitFacts(&state)
         case .alias:
             if let previous = event.previousID, !state.aliases.contains(previous) { state.aliases.append(previous) }
         case .track, .page, .screen:
@@ -276,10 +299,10 @@ private struct Context {
         return ISO8601.parse(text)
     }
 
-    mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp) {
+    mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp, trait: ([String]) -> JSONValue?) {
         for (index, workflow) in program.workflows.enumerated() {
             guard case .beforeDate(let path, let offset) = workflow.trigger else { continue }
-            guard let text = state.trait(path)?.string, let date = ISO8601.parse(text) else {
+            guard let text = trait(path)?.string, let date = ISO8601.parse(text) else {
                 state.workflows[index].scheduled = nil
                 continue
             }
@@ -397,7 +420,7 @@ private struct Context {
         let workflow = program.workflows[index]
         guard mayEnter(index, at: time, state) else { return }
         let memory = state.workflows[index]
-        guard workflow.eligibility.allSatisfy({ holds($0, at: time, state) }) else { return }
+        guard isEligible(index, workflow, at: time, state) else { return }
         let active = activeSuppressions(workflow, at: time, state)
         if !active.isEmpty {
             if active != memory.lastSuppression {
@@ -511,6 +534,16 @@ private struct Context {
         return workflow.variants.last?.name
     }
 
+    /// Whether the customer may enter workflow `index` by its eligibility: trait conditions are
+    /// read from the facts worked out after the traits last changed, the others now.
+    func isEligible(_ index: Int, _ workflow: Workflow, at time: Timestamp, _ state: CustomerState) -> Bool {
+        guard engine.traitFacts(state).isEligible(index, state, program: program) else { return false }
+        return workflow.eligibility.allSatisfy { condition in
+            if case .trait = condition { return true }
+            return holds(condition, at: time, state)
+        }
+    }
+
     func holds(_ condition: Condition, at time: Timestamp, _ state: CustomerState) -> Bool {
         switch condition {
         case .trait(let path, let comparison):
@@ -533,7 +566,8 @@ private struct Context {
     }
 
     func isSuppressed(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
-        state.suppressions[index].isActive(program.suppressions[index].rule, at: time, traits: state)
+        if case .trait = program.suppressions[index].rule { return engine.traitFacts(state).isSuppressed(index, state, program: program) }
+        return state.suppressions[index].isActive(program.suppressions[index].rule, at: time)
     }
 
     // MARK: Running steps
@@ -627,10 +661,11 @@ private struct Context {
 
     /// Why a channel may not be used for this customer, if it may not.
     func blockedReason(_ channel: Channel, _ state: CustomerState) -> String? {
-        if state.channels.unsubscribed.contains(channel) || state.traits["unsubscribed"]?.object?[channel.rawValue]?.bool == true {
+        let facts = engine.traitFacts(state)
+        if state.channels.unsubscribed.contains(channel) || facts.isUnsubscribed(channel) {
             return "unsubscribed:\(channel.rawValue)"
         }
-        let consent = state.traits["consent"]?.object?[channel.rawValue]?.bool
+        let consent = facts.consent(channel)
         if channel == .sms, !state.channels.subscribed.contains(.sms), consent != true {
             return "no_consent:sms"
         }

@@ -121,9 +121,9 @@ public enum StateCodec {
         let format = try input.byte()
         guard format == 1 || format == version else { throw StateCodecError(reason: "unknown state version \(format)") }
         var state = CustomerState(customerID: try input.string(), program: program)
-        state.traits = try input.json()
+        state.traits = PackedJSONObject(try input.json())
         state.accountID = try input.optionalString()
-        state.accountTraits = try input.json()
+        state.accountTraits = PackedJSONObject(try input.json())
         state.latestEventTime = try input.optionalTime()
         let metrics = try (0..<input.count()).map { _ throws(StateCodecError) in
             let buckets = try (0..<input.count()).map { _ throws(StateCodecError) in
@@ -264,6 +264,12 @@ public enum StateCodec {
         mutating func optionalString(_ value: String?) {
             byte(value == nil ? 0 : 1)
             if let value { string(value) }
+        }
+
+        /// A packed object's text after its length: the same bytes as the `JSONObject` form below writes.
+        mutating func json(_ object: PackedJSONObject) {
+            count(object.text.count)
+            bytes.append(contentsOf: object.text)
         }
 
         /// The JSON text after its length. It is written in place, and the length, known only then,

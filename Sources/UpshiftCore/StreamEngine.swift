@@ -159,7 +159,7 @@ public struct StreamEngine: Sendable {
         for hash in hashes {
             guard let slot = index.firstSlot(hash: hash) else { continue }
             sum &+= customers[slot].state.customerID.utf8.count &+ customers[slot].state.recentMessages.count
-            sum &+= customers[slot].state.workflows.count &+ customers[slot].state.traits.members.count
+            sum &+= customers[slot].state.workflows.count
             for metric in customers[slot].state.metrics.indices { sum &+= customers[slot].state.metrics[metric].buckets.count }
         }
         warmth &+= sum

@@ -1,0 +1,96 @@
+/// What the rules read from a customer's traits on entry attempts and messages, worked out once
+/// after the traits change.
+///
+/// Traits are held as packed text (``PackedJSONObject``): compact, but each read scans it. A
+/// customer whose trigger holds while a trait keeps them out (the wrong plan, a low NPS) is tried
+/// again on every event, and every message checks consent; those reads come from here instead.
+struct TraitFacts: Sendable, Hashable {
+    /// Bit `i`: the program's suppression `i` is a trait rule, and it holds.
+    private var suppressions: UInt64 = 0
+    /// Bit `w`: every trait condition of workflow `w`'s eligibility holds.
+    private var eligible: UInt64 = 0
+    /// Bits by ``Channel/bit``: opted out by trait (`unsubscribed.<channel>: true`), and the
+    /// `consent.<channel>` trait true or false (neither when absent).
+    private var unsubscribed: UInt8 = 0
+    private var consented: UInt8 = 0
+    private var refused: UInt8 = 0
+
+    /// How many suppressions and workflows the masks cover; past them each fact is read from the
+    /// traits every time.
+    static let capacity = UInt64.bitWidth
+
+    /// - Parameter trait: the value at a path of trait names, as ``CustomerState/trait(_:)``
+    ///   reads it. An `identify` passes a reader of the object it has just merged, whose lookups
+    ///   cost far less than scans of the packed text.
+    init(program: Program, trait: ([String]) -> JSONValue?) {
+        for index in program.suppressions.indices.prefix(Self.capacity) where program.suppressions[index].holds(forTrait: trait) {
+            suppressions |= 1 << UInt64(index)
+        }
+        for index in program.workflows.indices.prefix(Self.capacity) where Self.traitConditionsHold(program.workflows[index], trait) {
+            eligible |= 1 << UInt64(index)
+        }
+        let optOuts = trait(Self.unsubscribedPath)?.object
+        let consents = trait(Self.consentPath)?.object
+        guard optOuts != nil || consents != nil else { return }
+        for channel in Channel.allCases {
+            if optOuts?[channel.rawValue]?.bool == true { unsubscribed |= channel.bit }
+            switch consents?[channel.rawValue]?.bool {
+            case true?: consented |= channel.bit
+            case false?: refused |= channel.bit
+            case nil: break
+            }
+        }
+    }
+
+    private static let unsubscribedPath = ["unsubscribed"]
+    private static let consentPath = ["consent"]
+
+    /// Whether trait suppression `index` holds; the caller checks that it is a trait rule.
+    func isSuppressed(_ index: Int, _ state: CustomerState, program: Program) -> Bool {
+        guard index < Self.capacity else { return program.suppressions[index].holds(forTrait: state.trait) }
+        return suppressions & 1 << UInt64(index) != 0
+    }
+
+    /// Whether every trait condition of workflow `index`'s eligibility holds.
+    func isEligible(_ index: Int, _ state: CustomerState, program: Program) -> Bool {
+        guard index < Self.capacity else { return Self.traitConditionsHold(program.workflows[index], state.trait) }
+        return eligible & 1 << UInt64(index) != 0
+    }
+
+    func isUnsubscribed(_ channel: Channel) -> Bool { unsubscribed & channel.bit != 0 }
+
+    /// The `consent.<channel>` trait, nil when absent or not a boolean.
+    func consent(_ channel: Channel) -> Bool? {
+        if consented & channel.bit != 0 { return true }
+        if refused & channel.bit != 0 { return false }
+        return nil
+    }
+
+    private static func traitConditionsHold(_ workflow: Workflow, _ trait: ([String]) -> JSONValue?) -> Bool {
+        workflow.eligibility.allSatisfy { condition in
+            guard case .trait(let path, let comparison) = condition else { return true }
+            return comparison.holds(for: trait(path))
+        }
+    }
+}
+
+extension SuppressionDefinition {
+    /// Whether a trait rule holds for the traits `trait` reads; false when the trait is missing,
+    /// and for the other rules.
+    func holds(forTrait trait: ([String]) -> JSONValue?) -> Bool {
+        guard case .trait(let path, let comparison) = rule, let value = trait(path) else { return false }
+        return comparison.holds(for: value)
+    }
+}
+
+extension Channel {
+    /// The channel's bit in a mask of channels.
+    var bit: UInt8 {
+        switch self {
+        case .email: 1
+        case .inApp: 2
+        case .sms: 4
+        case .push: 8
+        }
+    }
+}
