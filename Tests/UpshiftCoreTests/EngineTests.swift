@@ -71,6 +71,31 @@ struct EngineTests {
         #expect(simulation.lines == ["offer steps[0] email guide @2026-03-05T10:00"])
     }
 
+    @Test func aPlanChangedByIdentifyLetsTheHeldTriggerEnter() throws {
+        var simulation = Simulation(try program(quotaWorkflow))
+        quotaCustomer(&simulation, plan: "enterprise")
+        simulation.send(track("Usage Recorded", at: "2026-03-01T11:00Z", ["metric": "api_calls", "quantity": 10]))
+        simulation.send(identify(at: "2026-03-02T09:00Z", ["plan": "growth"]))
+        simulation.advance(to: "2026-03-05T00:00Z")
+        #expect(simulation.lines == ["offer steps[0] email guide @2026-03-04T10:00"])
+    }
+
+    @Test func consentGivenOutsideTheEngineIsReadAgain() throws {
+        let yaml = """
+            workflows:
+              - id: texts
+                trigger: { after: "Go", by: 1h }
+                steps:
+                  - send: { channel: sms, template: text }
+            """
+        var simulation = Simulation(try program(yaml))
+        simulation.send(identify(at: "2026-03-01T09:00Z", ["consent": .object(["sms": false])]))
+        simulation.send(track("Go", at: "2026-03-01T10:00Z"))
+        simulation.state.traits.merge(["consent": .object(["sms": true])])
+        simulation.advance(to: "2026-03-02T00:00Z")
+        #expect(simulation.lines == ["offer steps[0] sms text @2026-03-01T11:00", "exit [completed] @2026-03-01T11:00"])
+    }
+
     @Test func ineligiblePlanStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, plan: "enterprise")
