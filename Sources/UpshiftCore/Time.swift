@@ -27,6 +27,20 @@ public struct Timestamp: RawRepresentable, Sendable, Hashable, Comparable, Codab
     }
 }
 
+/// An optional time in eight bytes, for the times a customer's state keeps: `Timestamp?` takes
+/// nine, which padding makes sixteen in a struct. `Int64.min` (before year -292,000,000) stands for none.
+@propertyWrapper
+public struct PackedTime: Sendable, Hashable {
+    private var milliseconds: Int64
+
+    public init(wrappedValue: Timestamp?) { milliseconds = wrappedValue?.rawValue ?? .min }
+
+    public var wrappedValue: Timestamp? {
+        get { milliseconds == .min ? nil : Timestamp(rawValue: milliseconds) }
+        set { milliseconds = newValue?.rawValue ?? .min }
+    }
+}
+
 /// A length of time, written in workflow files as a number and a unit: `90s`, `15m`, `12h`, `30d`, `2w`.
 public struct TimeSpan: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var milliseconds: Int64
