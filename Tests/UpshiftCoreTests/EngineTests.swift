@@ -96,6 +96,30 @@ struct EngineTests {
         #expect(simulation.lines == ["offer steps[0] sms text @2026-03-01T11:00", "exit [completed] @2026-03-01T11:00"])
     }
 
+    /// Trait facts are kept as bits for the first 64 suppressions and workflows; past them each
+    /// is read from the traits when asked, with the same answers.
+    @Test(arguments: [("pro", 9, ["offer steps[0] email offer @2026-03-01T10:00", "exit [completed] @2026-03-01T10:00"]), ("starter", 9, []), ("pro", 5, ["suppression [unhappy] @2026-03-01T10:00"])])
+    func traitRulesPastTheSixtyFourthAreReadFromTheTraits(plan: String, nps: Int, expected: [String]) throws {
+        let fillers = (0..<64).map { "  - id: filler\($0)\n    trigger: { after: \"Never\", by: 0s }\n    steps: [ { send: { channel: email, template: t } } ]" }
+        let yaml = """
+            suppressions:
+            \((0..<64).map { "  quiet\($0): { within: 1d, of: \"Never\" }" }.joined(separator: "\n"))
+              unhappy: { trait: nps, below: 7 }
+            workflows:
+            \(fillers.joined(separator: "\n"))
+              - id: last
+                trigger: { after: "Go", by: 0s }
+                eligible: { plan: [pro] }
+                suppress: [unhappy]
+                steps:
+                  - send: { channel: email, template: offer }
+            """
+        var simulation = Simulation(try program(yaml, shared: false))
+        simulation.send(identify(at: "2026-03-01T09:00Z", ["plan": .string(plan), "nps": .number(Double(nps))]))
+        simulation.send(track("Go", at: "2026-03-01T10:00Z"))
+        #expect(simulation.lines == expected)
+    }
+
     @Test func ineligiblePlanStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, plan: "enterprise")
