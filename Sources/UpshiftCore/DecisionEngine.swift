@@ -71,8 +71,27 @@ public struct DecisionEngine: Sendable {
 
     final class Metric: Sendable {
         let definition: MetricDefinition
+        /// What every event's trigger check reads, in plain values: reading the definition's
+        /// enums copies their payloads, a retain and a release each.
+        let bucketsPerWindow: Int64
+        /// A sliding window's bucket length in milliseconds; nil for calendar and billing windows.
+        let slidingBucket: Int64?
+        let keepsMaximum: Bool
+        let countsDistinct: Bool
 
-        init(_ definition: MetricDefinition) { self.definition = definition }
+        init(_ definition: MetricDefinition) {
+            self.definition = definition
+            bucketsPerWindow = MetricState.bucketsPerWindow(definition.window)
+            if case .sliding(_, let bucket) = definition.window { slidingBucket = bucket.milliseconds } else { slidingBucket = nil }
+            if case .max = definition.aggregate { keepsMaximum = true } else { keepsMaximum = false }
+            if case .distinct = definition.aggregate { countsDistinct = true } else { countsDistinct = false }
+        }
+
+        /// Which bucket an instant falls in; nil for a billing window without its anchor date.
+        func bucketIndex(_ time: Timestamp, anchor: Timestamp?) -> Int64? {
+            if let slidingBucket { return floorDivide(time.rawValue, slidingBucket) }
+            return MetricState.bucketIndex(definition.window, time, anchor: anchor)
+        }
     }
 
     /// The definition of metric `index`, shared, not copied.

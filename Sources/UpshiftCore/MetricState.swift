@@ -39,10 +39,8 @@ public struct MetricState: Sendable, Hashable {
     /// Folds in one occurrence at event time `time`; `latest` is the customer's latest event time,
     /// which decides what has left the window. `anchor` is the billing anchor, when the window needs one.
     mutating func add(_ metric: DecisionEngine.Metric, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?) {
-        guard let index = Self.bucketIndex(metric.definition.window, time, anchor: anchor),
-            let newest = Self.bucketIndex(metric.definition.window, latest, anchor: anchor)
-        else { return }
-        let span = Self.bucketsPerWindow(metric.definition.window)
+        guard let index = metric.bucketIndex(time, anchor: anchor), let newest = metric.bucketIndex(latest, anchor: anchor) else { return }
+        let span = metric.bucketsPerWindow
         guard index > newest - span else { return }
         switch metric.definition.aggregate {
         case .count:
@@ -92,14 +90,24 @@ public struct MetricState: Sendable, Hashable {
 
     /// The metric's value at `time`: over the buckets still inside the window then.
     func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {
-        guard let current = Self.bucketIndex(metric.definition.window, time, anchor: anchor) else { return 0 }
-        let oldest = current - Self.bucketsPerWindow(metric.definition.window) + 1
-        if case .distinct = metric.definition.aggregate {
+        guard let current = metric.bucketIndex(time, anchor: anchor) else { return 0 }
+        let oldest = current - metric.bucketsPerWindow + 1
+        if metric.countsDistinct {
             return Double(distinct.count { $0.bucket >= oldest && $0.bucket <= current })
         }
-        let live = buckets.lazy.filter { $0.index >= oldest && $0.index <= current }.map(\.value)
-        if case .max = metric.definition.aggregate { return live.max() ?? 0 }
-        return live.reduce(0, +)
+        if metric.keepsMaximum {
+            var maximum: Double?
+            for position in buckets.indices where buckets[position].index >= oldest && buckets[position].index <= current {
+                if maximum.map({ $0 < buckets[position].value }) ?? true { maximum = buckets[position].value }
+            }
+            return maximum ?? 0
+        }
+        // In bucket order, as the sum has always been taken: the same additions give the same bits.
+        var total = 0.0
+        for position in buckets.indices where buckets[position].index >= oldest && buckets[position].index <= current {
+            total += buckets[position].value
+        }
+        return total
     }
 
     /// Adds to bucket `index`, made if it is new; a window holds at most `span` buckets.
