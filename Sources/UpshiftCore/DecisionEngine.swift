@@ -267,7 +267,7 @@ private struct Context {
             guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
                 metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
-                anchor: anchor(metric.definition, state))
+                anchor: anchor(metric, state))
         }
         for index in routes?.suppressionStarts ?? [] {
             state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
@@ -290,15 +290,14 @@ private struct Context {
             state.workflows[index].scheduledFrom = event.timestamp
         }
         if let routes { attribute(event, name: name, properties: properties, routes: routes, state: &state) }
-        guard var run = state.run else { return }
-        let workflow = program.workflows[run.workflow]
-        if workflow.exitOn.contains(name) {
+        // The run is read in place, and copied only when the event ends or resumes it.
+        guard let workflow = state.run?.workflow else { return }
+        if program.workflows[workflow].exitOn.contains(name), let run = state.run {
             end(run, reason: "exit_on: \(name)", at: event.timestamp, state: &state)
             return
         }
-        if case .event(let awaited, _, _)? = run.waiting, awaited == name {
-            run.waiting = nil
-            state.run = run
+        if case .event(let awaited, _, _)? = state.run?.waiting, awaited == name {
+            state.run?.waiting = nil
             advance(at: event.timestamp, state: &state)
         }
     }
@@ -313,8 +312,10 @@ private struct Context {
         }
     }
 
-    func anchor(_ metric: MetricDefinition, _ state: CustomerState) -> Timestamp? {
-        guard case .billingPeriod(let path) = metric.window, let text = state.trait(path)?.string else { return nil }
+    /// A billing window's anchor date; nil for the other windows, told from the plain values
+    /// first, without copying the window out of the definition.
+    func anchor(_ metric: DecisionEngine.Metric, _ state: CustomerState) -> Timestamp? {
+        guard metric.slidingBucket == nil, case .billingPeriod(let path) = metric.definition.window, let text = state.trait(path)?.string else { return nil }
         return ISO8601.parse(text)
     }
 
@@ -399,7 +400,7 @@ private struct Context {
             limit = traitLimit
         }
         let metric = engine.metric(threshold.metric)
-        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric.definition, state))
+        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= threshold.atLeast else {
             state.workflows[index].conditionSince = nil
@@ -569,7 +570,7 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index).definition, state))))
+                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index), state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }
