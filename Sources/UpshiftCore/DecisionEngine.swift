@@ -241,7 +241,6 @@ private struct Context {
         case .group:
             state.accountID = event.groupID
             state.accountTraits.merge(event.traits)
-            engine.learnTraitFacts(&state)
         case .alias:
             if let previous = event.previousID, !state.aliases.contains(previous) { state.aliases.append(previous) }
         case .track, .page, .screen:

@@ -120,6 +120,23 @@ struct EngineTests {
         #expect(simulation.lines == expected)
     }
 
+    @Test func anAccountTraitFromAGroupCallDecidesEligibility() throws {
+        let yaml = """
+            workflows:
+              - id: seats
+                trigger: { after: "Go", by: 0s }
+                eligible: { account.tier: [enterprise] }
+                steps:
+                  - send: { channel: email, template: seats }
+            """
+        var simulation = Simulation(try program(yaml))
+        simulation.send(track("Go", at: "2026-03-01T10:00Z"))
+        simulation.send(Event(kind: .group, customerID: "c1", userID: "c1", messageID: "g1", timestamp: at("2026-03-02T09:00Z"), traits: ["tier": "enterprise"], groupID: "acme"))
+        simulation.send(track("Go", at: "2026-03-03T10:00Z"))
+        #expect(simulation.lines == ["offer steps[0] email seats @2026-03-03T10:00", "exit [completed] @2026-03-03T10:00"])
+        #expect(simulation.state.trait(["account", "tier"]) == "enterprise")
+    }
+
     @Test func ineligiblePlanStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, plan: "enterprise")
