@@ -52,9 +52,10 @@ struct StreamProcessorTests {
         try send(1)
         #expect(try await waitUntil { processor.statistics.committedOffsets == 1 })
 
-        // Each broker response now takes half a second: a commit (five round trips) stays in
-        // flight for about 2.5 s, while a record is produced and fetched in 1 to 1.5 s.
-        try cluster.setResponseDelay(.milliseconds(500), broker: 1)
+        // Each broker response now takes a second: a commit (five round trips) stays in flight
+        // for about 5 s, while a record is produced and fetched in 2 to 3 s. (Half a second left
+        // too little room when the other suites loaded both cores: the commit once landed first.)
+        try cluster.setResponseDelay(.seconds(1), broker: 1)
         try send(2)
         #expect(try await waitUntil { processor.statistics.recordsIn == 2 })
         let committedBeforeTheThird = processor.statistics.transactionsCommitted
