@@ -266,7 +266,7 @@ private struct Context {
             guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
                 metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
-                anchor: anchor(metric, state))
+                anchor: anchor(index, state))
         }
         for index in routes?.suppressionStarts ?? [] {
             state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
@@ -311,11 +311,11 @@ private struct Context {
         }
     }
 
-    /// A billing window's anchor date; nil for the other windows, told from the plain values
-    /// first, without copying the window out of the definition.
-    func anchor(_ metric: DecisionEngine.Metric, _ state: CustomerState) -> Timestamp? {
-        guard metric.slidingBucket == nil, case .billingPeriod(let path) = metric.definition.window, let text = state.trait(path)?.string else { return nil }
-        return ISO8601.parse(text)
+    /// Metric `index`'s billing anchor date; nil for the other windows, told from the plain
+    /// values first, without copying the window out of the definition.
+    func anchor(_ index: Int, _ state: CustomerState) -> Timestamp? {
+        guard engine.metric(index).slidingBucket == nil else { return nil }
+        return engine.traitFacts(state).billingAnchor(index)
     }
 
     mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp, trait: ([String]) -> JSONValue?) {
@@ -399,7 +399,7 @@ private struct Context {
             limit = traitLimit
         }
         let metric = engine.metric(threshold.metric)
-        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric, state))
+        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(threshold.metric, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= threshold.atLeast else {
             state.workflows[index].conditionSince = nil
@@ -569,7 +569,7 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index), state))))
+                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(index, state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }

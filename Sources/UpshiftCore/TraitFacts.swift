@@ -14,6 +14,10 @@ struct TraitFacts: Sendable, Hashable {
     private var unsubscribed: UInt8 = 0
     private var consented: UInt8 = 0
     private var refused: UInt8 = 0
+    /// Each metric's billing anchor (`window: billing_period`), index-aligned with the program's
+    /// metrics; empty, and never allocated, when no metric has such a window. Every event that
+    /// folds into or checks such a metric reads it.
+    private var billingAnchors: [Timestamp?] = []
 
     /// How many suppressions and workflows the masks cover; past them each fact is read from the
     /// traits every time.
@@ -28,6 +32,12 @@ struct TraitFacts: Sendable, Hashable {
         }
         for index in program.workflows.indices.prefix(Self.capacity) where Self.traitConditionsHold(program.workflows[index], trait) {
             eligible |= 1 << UInt64(index)
+        }
+        if program.metrics.contains(where: { if case .billingPeriod = $0.window { true } else { false } }) {
+            billingAnchors = program.metrics.map { metric in
+                guard case .billingPeriod(let path) = metric.window, let text = trait(path)?.string else { return nil }
+                return ISO8601.parse(text)
+            }
         }
         let optOuts = trait(Self.unsubscribedPath)?.object
         let consents = trait(Self.consentPath)?.object
@@ -56,6 +66,9 @@ struct TraitFacts: Sendable, Hashable {
         guard index < Self.capacity else { return Self.traitConditionsHold(program.workflows[index], state.trait) }
         return eligible & 1 << UInt64(index) != 0
     }
+
+    /// Metric `index`'s billing anchor: nil for other windows, and when the trait is missing or not a date.
+    func billingAnchor(_ index: Int) -> Timestamp? { billingAnchors.isEmpty ? nil : billingAnchors[index] }
 
     func isUnsubscribed(_ channel: Channel) -> Bool { unsubscribed & channel.bit != 0 }
 

@@ -137,6 +137,24 @@ struct EngineTests {
         #expect(simulation.state.trait(["account", "tier"]) == "enterprise")
     }
 
+    @Test func aBillingPeriodCountsFromTheRenewalDayOfEachMonth() throws {
+        let yaml = """
+            metrics:
+              calls_this_period: { count: "Usage Recorded", window: billing_period, anchor: trait.renewal_date }
+            workflows:
+              - id: heavy
+                trigger: { metric: calls_this_period, at_least: 2 }
+                steps:
+                  - send: { channel: email, template: heavy }
+            """
+        var simulation = Simulation(try program(yaml, shared: false))
+        simulation.send(identify(at: "2026-03-01T09:00Z", ["renewal_date": "2026-01-15T00:00:00Z"]))
+        simulation.send(track("Usage Recorded", at: "2026-03-14T10:00Z"))
+        simulation.send(track("Usage Recorded", at: "2026-03-16T10:00Z"))
+        simulation.send(track("Usage Recorded", at: "2026-03-20T10:00Z"))
+        #expect(simulation.lines == ["offer steps[0] email heavy @2026-03-20T10:00", "exit [completed] @2026-03-20T10:00"])
+    }
+
     @Test func ineligiblePlanStartsNothing() throws {
         var simulation = Simulation(try program(quotaWorkflow))
         quotaCustomer(&simulation, plan: "enterprise")
