@@ -50,10 +50,13 @@ public struct CustomerState: Sendable, Hashable {
 
     /// What the rules read from the traits, worked out when the engine next needs it.
     var traitFacts = Memo<TraitFacts>()
+    /// The metrics' billing anchors, worked out with the facts for a program that has any.
+    var billingAnchors = Memo<BillingAnchors>()
 
     /// A trait changed: the facts and each trigger's limit are read from the traits again.
     private mutating func forgetTraitFacts() {
         traitFacts = Memo()
+        billingAnchors = Memo()
         for index in workflows.indices { workflows[index].traitLimit = Memo() }
     }
 

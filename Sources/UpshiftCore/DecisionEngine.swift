@@ -78,6 +78,8 @@ public struct DecisionEngine: Sendable {
         let slidingBucket: Int64?
         let keepsMaximum: Bool
         let countsDistinct: Bool
+        /// A `billing_period` window, whose buckets need the customer's anchor date.
+        let isBilling: Bool
 
         init(_ definition: MetricDefinition) {
             self.definition = definition
@@ -85,6 +87,7 @@ public struct DecisionEngine: Sendable {
             if case .sliding(_, let bucket) = definition.window { slidingBucket = bucket.milliseconds } else { slidingBucket = nil }
             if case .max = definition.aggregate { keepsMaximum = true } else { keepsMaximum = false }
             if case .distinct = definition.aggregate { countsDistinct = true } else { countsDistinct = false }
+            if case .billingPeriod = definition.window { isBilling = true } else { isBilling = false }
         }
 
         /// Which bucket an instant falls in; nil for a billing window without its anchor date.
@@ -178,13 +181,21 @@ public struct DecisionEngine: Sendable {
 
     /// Works out what the rules read from the traits, if they changed since it was last done.
     func learnTraitFacts(_ state: inout CustomerState) {
-        if state.traitFacts.value == nil { state.traitFacts.value = TraitFacts(program: program, trait: state.traitReader) }
+        if state.traitFacts.value == nil { learnTraitFacts(&state, from: state.traitReader) }
+    }
+
+    /// Works out the facts and the billing anchors from traits that `trait` reads.
+    func learnTraitFacts(_ state: inout CustomerState, from trait: ([String]) -> JSONValue?) {
+        state.traitFacts.value = TraitFacts(program: program, trait: trait)
+        state.billingAnchors.value = BillingAnchors(program: program, trait: trait)
     }
 
     /// What the rules read from the traits: as last worked out, or worked out now when the
     /// traits changed during this call.
     func traitFacts(_ state: CustomerState) -> TraitFacts {
-        state.traitFacts.value ?? TraitFacts(program: program, trait: state.traitReader)
+        // Not `??`: its autoclosure would take a copy of the whole state on every call.
+        if let known = state.traitFacts.value { return known }
+        return TraitFacts(program: program, trait: state.traitReader)
     }
 
     /// When this customer's next timer is due, if one is pending.
@@ -236,7 +247,7 @@ private struct Context {
             state.traits = PackedJSONObject(traits)
             let account = state.accountTraits
             let trait = { (path: [String]) in path.first == "account" ? account.value(at: path.dropFirst()) : traits.value(at: path) }
-            state.traitFacts.value = TraitFacts(program: program, trait: trait)
+            engine.learnTraitFacts(&state, from: trait)
             scheduleDateTriggers(&state, at: event.timestamp, trait: trait)
         case .group:
             state.accountID = event.groupID
@@ -266,7 +277,7 @@ private struct Context {
             guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
             state.metrics[index].add(
                 metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
-                anchor: anchor(index, state))
+                anchor: anchor(metric, index, state))
         }
         for index in routes?.suppressionStarts ?? [] {
             state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
@@ -311,11 +322,13 @@ private struct Context {
         }
     }
 
-    /// Metric `index`'s billing anchor date; nil for the other windows, told from the plain
-    /// values first, without copying the window out of the definition.
-    func anchor(_ index: Int, _ state: CustomerState) -> Timestamp? {
-        guard engine.metric(index).slidingBucket == nil else { return nil }
-        return engine.traitFacts(state).billingAnchor(index)
+    /// Metric `index`'s billing anchor date; nil for the other windows. Inlined, so that the
+    /// test of the window comes before the state is passed, which took a copy of it.
+    @inline(__always)
+    func anchor(_ metric: DecisionEngine.Metric, _ index: Int, _ state: CustomerState) -> Timestamp? {
+        guard metric.isBilling else { return nil }
+        if let known = state.billingAnchors.value { return known[index] }
+        return BillingAnchors(program: program, trait: state.traitReader)?[index]
     }
 
     mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp, trait: ([String]) -> JSONValue?) {
@@ -399,7 +412,7 @@ private struct Context {
             limit = traitLimit
         }
         let metric = engine.metric(threshold.metric)
-        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(threshold.metric, state))
+        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric, threshold.metric, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= threshold.atLeast else {
             state.workflows[index].conditionSince = nil
@@ -569,7 +582,7 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(index, state))))
+                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index), index, state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }

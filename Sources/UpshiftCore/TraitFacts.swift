@@ -4,6 +4,7 @@
 /// Traits are held as packed text (``PackedJSONObject``): compact, but each read scans it. A
 /// customer whose trigger holds while a trait keeps them out (the wrong plan, a low NPS) is tried
 /// again on every event, and every message checks consent; those reads come from here instead.
+/// Plain bits, copied without a retain: an array here made every read of the facts cost one.
 struct TraitFacts: Sendable, Hashable {
     /// Bit `i`: the program's suppression `i` is a trait rule, and it holds.
     private var suppressions: UInt64 = 0
@@ -14,10 +15,6 @@ struct TraitFacts: Sendable, Hashable {
     private var unsubscribed: UInt8 = 0
     private var consented: UInt8 = 0
     private var refused: UInt8 = 0
-    /// Each metric's billing anchor (`window: billing_period`), index-aligned with the program's
-    /// metrics; empty, and never allocated, when no metric has such a window. Every event that
-    /// folds into or checks such a metric reads it.
-    private var billingAnchors: [Timestamp?] = []
 
     /// How many suppressions and workflows the masks cover; past them each fact is read from the
     /// traits every time.
@@ -32,12 +29,6 @@ struct TraitFacts: Sendable, Hashable {
         }
         for index in program.workflows.indices.prefix(Self.capacity) where Self.traitConditionsHold(program.workflows[index], trait) {
             eligible |= 1 << UInt64(index)
-        }
-        if program.metrics.contains(where: { if case .billingPeriod = $0.window { true } else { false } }) {
-            billingAnchors = program.metrics.map { metric in
-                guard case .billingPeriod(let path) = metric.window, let text = trait(path)?.string else { return nil }
-                return ISO8601.parse(text)
-            }
         }
         let optOuts = trait(Self.unsubscribedPath)?.object
         let consents = trait(Self.consentPath)?.object
@@ -66,9 +57,6 @@ struct TraitFacts: Sendable, Hashable {
         guard index < Self.capacity else { return Self.traitConditionsHold(program.workflows[index], state.trait) }
         return eligible & 1 << UInt64(index) != 0
     }
-
-    /// Metric `index`'s billing anchor: nil for other windows, and when the trait is missing or not a date.
-    func billingAnchor(_ index: Int) -> Timestamp? { billingAnchors.isEmpty ? nil : billingAnchors[index] }
 
     func isUnsubscribed(_ channel: Channel) -> Bool { unsubscribed & channel.bit != 0 }
 
@@ -106,4 +94,23 @@ extension Channel {
         case .push: 8
         }
     }
+}
+
+/// Each metric's billing anchor (`window: billing_period`), index-aligned with the program's
+/// metrics, worked out with the ``TraitFacts``: every event that folds into or checks such a
+/// metric needs its anchor. Kept only for a program that has such a window.
+struct BillingAnchors: Sendable, Hashable {
+    private var dates: [Timestamp?]
+
+    /// Nil when no metric of the program has a billing window.
+    init?(program: Program, trait: ([String]) -> JSONValue?) {
+        guard program.metrics.contains(where: { if case .billingPeriod = $0.window { true } else { false } }) else { return nil }
+        dates = program.metrics.map { metric in
+            guard case .billingPeriod(let path) = metric.window, let text = trait(path)?.string else { return nil }
+            return ISO8601.parse(text)
+        }
+    }
+
+    /// Metric `index`'s anchor: nil when the trait is missing or not a date.
+    subscript(index: Int) -> Timestamp? { dates[index] }
 }
