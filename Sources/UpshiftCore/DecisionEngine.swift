@@ -455,8 +455,9 @@ private struct Context {
         guard isEligible(index, workflow, at: time, state) else { return }
         let active = activeSuppressions(workflow, at: time, state)
         if !active.isEmpty {
-            if active != memory.lastSuppression {
-                state.workflows[index].lastSuppression = active
+            let digest = ReasonsDigest(active)
+            if digest != memory.lastSuppression {
+                state.workflows[index].lastSuppression = digest
                 emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: .suppressedEntry(at: time))) { output in
                     output.reasons = active
                     output.evidence = evidence.object
@@ -471,8 +472,9 @@ private struct Context {
         let variant = heldOut ? nil : variant(workflow, state.customerID)
         if !heldOut, !engine.paused.isEmpty, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment")] {
             let reason = "paused: \(guardrail)"
-            if memory.lastSuppression != [reason] {
-                state.workflows[index].lastSuppression = [reason]
+            let digest = ReasonsDigest([reason])
+            if memory.lastSuppression != digest {
+                state.workflows[index].lastSuppression = digest
                 emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: .pausedEntry(at: time))) { output in
                     output.reasons = [reason]
                     output.evidence = evidence.object
@@ -480,18 +482,14 @@ private struct Context {
             }
             return
         }
-        state.workflows[index].lastSuppression = []
-        state.workflows[index].entries += 1
-        state.workflows[index].lastEntry = time
+        state.workflows[index].enter(at: time, holdout: heldOut, variant: variant)
         let entry = state.workflows[index].entries
         if heldOut {
-            state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: true, entry: entry)
             emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: .holdout(entry: entry))) { output in
                 output.evidence = evidence.object
             }
             return
         }
-        state.workflows[index].assignment = WorkflowMemory.Assignment(time: time, holdout: false, variant: variant, entry: entry)
         entered.append(ArmKey(workflow: workflow.id, version: workflow.version, arm: variant ?? "treatment"))
         state.run = Run(
             workflow: index, entry: entry, enteredAt: time, variant: variant, position: 0,
@@ -511,7 +509,7 @@ private struct Context {
                 let assignment = state.workflows[index].assignment, time >= assignment.time, time <= assignment.time + conversion.within,
                 assignment.attributed & (1 << UInt64(position)) == 0
             else { continue }
-            state.workflows[index].assignment!.attributed |= 1 << UInt64(position)
+            state.workflows[index].markAttributed(position)
             var output = outcome(.conversion, named: conversion.name, event: name, workflow: index, assignment, at: time, state)
             if let path = conversion.revenue, let revenue = properties.value(at: path)?.number {
                 output.evidence["revenue"] = .number(revenue)
@@ -527,7 +525,7 @@ private struct Context {
                 if let after = guardrail.after {
                     guard let precedent = state.precedents[after], precedent >= assignment.time, time <= precedent + guardrail.within else { continue }
                 }
-                state.workflows[workflow].assignment!.attributed |= 1 << UInt64(32 + index)
+                state.workflows[workflow].markAttributed(32 + index)
                 outputs.append(outcome(.guardrail, named: guardrail.name, event: name, workflow: workflow, assignment, at: time, state))
             }
         }

@@ -5,8 +5,10 @@
 /// state; decoding with that program's ``StateLayout`` moves each to its place in the current
 /// program by name, so that workflow files can change between a write and a read.
 public enum StateCodec {
-    /// Version 2 added each workflow's assignment and the guardrail precedents; version 1 still reads.
-    static let version: UInt8 = 2
+    /// Version 2 added each workflow's assignment and the guardrail precedents; version 3 keeps
+    /// a workflow's last suppression reasons as their digest, and its assignment without the time
+    /// and entry, which are those of the latest entry. Versions 1 and 2 still read.
+    static let version: UInt8 = 3
 
     public static func encode(_ state: CustomerState) -> [UInt8] {
         var out = Writer()
@@ -53,14 +55,16 @@ public enum StateCodec {
             out.byte(memory.sustainedChecked ? 1 : 0)
             out.optionalTime(memory.scheduled)
             out.optionalTime(memory.scheduledFrom)
-            out.count(memory.lastSuppression.count)
-            memory.lastSuppression.forEach { out.string($0) }
+            if memory.lastSuppression == .none {
+                out.byte(0)
+            } else {
+                out.byte(1)
+                out.fixed(memory.lastSuppression.value)
+            }
             if let assignment = memory.assignment {
                 out.byte(1)
-                out.time(assignment.time)
                 out.byte(assignment.holdout ? 1 : 0)
                 out.optionalString(assignment.variant)
-                out.count(assignment.entry)
                 out.fixed(assignment.attributed)
             } else {
                 out.byte(0)
@@ -119,7 +123,7 @@ public enum StateCodec {
         let written = layout ?? current
         var input = Reader(bytes: bytes)
         let format = try input.byte()
-        guard format == 1 || format == version else { throw StateCodecError(reason: "unknown state version \(format)") }
+        guard (1...version).contains(format) else { throw StateCodecError(reason: "unknown state version \(format)") }
         var state = CustomerState(customerID: try input.string(), program: program)
         state.traits = PackedJSONObject(try input.json())
         state.accountID = try input.optionalString()
@@ -147,18 +151,27 @@ public enum StateCodec {
         }
         let workflows = try (0..<input.count()).map { _ throws(StateCodecError) in
             var memory = WorkflowMemory()
-            memory.entries = try input.count()
-            memory.lastEntry = try input.optionalTime()
+            let entries = try input.count()
+            let lastEntry = try input.optionalTime()
             memory.conditionSince = try input.optionalTime()
             memory.sustainedChecked = try input.byte() == 1
             memory.scheduled = try input.optionalTime()
             memory.scheduledFrom = try input.optionalTime()
-            memory.lastSuppression = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
-            if format >= 2, try input.byte() == 1 {
-                memory.assignment = WorkflowMemory.Assignment(
-                    time: try input.time(), holdout: try input.byte() == 1, variant: try input.optionalString(), entry: try input.count(),
-                    attributed: try input.fixed())
+            if format >= 3 {
+                memory.lastSuppression = try input.byte() == 1 ? ReasonsDigest(value: try input.fixed()) : .none
+            } else {
+                memory.lastSuppression = ReasonsDigest(try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() })
             }
+            var assignment: WorkflowMemory.Arm?
+            if format >= 2, try input.byte() == 1 {
+                // Version 2 also wrote the assignment's time and entry: those of the latest entry.
+                if format == 2 { _ = try input.time() }
+                let holdout = try input.byte() == 1
+                let variant = try input.optionalString()
+                if format == 2 { _ = try input.count() }
+                assignment = (holdout, variant, try input.fixed())
+            }
+            memory.restore(entries: entries, lastEntry: lastEntry, assignment: assignment)
             return memory
         }
         state.workflows = remap(workflows, from: written.workflows.map(StateLayout.id), to: current.workflows.map(StateLayout.id), empty: WorkflowMemory())

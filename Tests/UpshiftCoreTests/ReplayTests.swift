@@ -292,6 +292,26 @@ struct StateCodecTests {
         #expect(kept.run?.position == 2)
     }
 
+    @Test func aStateWrittenByVersion2ReadsWithItsAssignmentAndLastSuppression() throws {
+        // Written by version 2's encoder (at 723ccde): the first workflow entered
+        // twice, the latest time assigned to variant b with conversion 1 attributed, and a
+        // suppression by open_ticket and unhappy reported since.
+        let hex = """
+            02026331000000000300000000000005000000000000000000000000000302018084d284976700000000020b6f70656e5f7469636b65\
+            7407756e6861707079018084d284976700010162020200000000000000000000000000000000000000000000000000000000
+            """
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset in
+            UInt8(hex.dropFirst(offset).prefix(2), radix: 16)!
+        }
+        let state = try StateCodec.decode(bytes, program: try examplePrograms())
+        let entered = try #require(ISO8601.parse("2026-03-04T10:00:00Z"))
+        #expect(state.workflows[0].entries == 2)
+        #expect(state.workflows[0].assignment == WorkflowMemory.Assignment(time: entered, holdout: false, variant: "b", entry: 2, attributed: 2))
+        #expect(state.workflows[0].lastSuppression == ReasonsDigest(["open_ticket", "unhappy"]))
+        #expect(state.workflows[1] == WorkflowMemory())
+        #expect(try StateCodec.decode(StateCodec.encode(state), program: try examplePrograms()) == state)
+    }
+
     @Test func truncatedStateIsRefused() throws {
         let program = try examplePrograms()
         var state = CustomerState(customerID: "c1", program: program)
