@@ -9,17 +9,16 @@ public struct CustomerState: Sendable, Hashable {
     public var accountTraits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The latest event time seen: the customer's own stream time.
     @PackedTime public var latestEventTime: Timestamp? = nil
-    /// Index-aligned with ``Program/metrics``.
-    public var metrics: [MetricState]
-    /// Index-aligned with ``Program/suppressions``.
-    public var suppressions: [SuppressionState]
-    public var channels = ChannelState()
     /// Index-aligned with ``Program/workflows``.
     public var workflows: [WorkflowMemory]
     /// The workflow the customer is in, if any: one upsell at a time.
     public var run: Run?
-    /// Hashes of recent `messageId`s with their event times, to ignore resends.
-    public var recentMessages: [MessageMark] = []
+    /// Recent message ids, messages sent, suppressions and metrics, in one block.
+    var block: StateBlock
+    /// Channels the customer opted into (SMS needs this) and out of, by the latest event, as
+    /// masks of ``Channel/bit``.
+    var subscribedChannels: UInt8 = 0
+    var unsubscribedChannels: UInt8 = 0
     public var lateEvents = 0
     /// Ids an `alias` call linked to this customer.
     public var aliases: [String] = []
@@ -28,9 +27,60 @@ public struct CustomerState: Sendable, Hashable {
 
     public init(customerID: String, program: Program) {
         self.customerID = customerID
-        metrics = Array(repeating: MetricState(), count: program.metrics.count)
-        suppressions = Array(repeating: SuppressionState(), count: program.suppressions.count)
+        block = StateBlock(
+            suppressions: program.suppressions.count,
+            distinct: program.metrics.map { if case .distinct = $0.aggregate { true } else { false } })
         workflows = Array(repeating: WorkflowMemory(), count: program.workflows.count)
+    }
+
+    /// Index-aligned with ``Program/metrics``: a copy of what the state keeps of each.
+    public var metrics: [MetricState] {
+        get {
+            (0..<block.metricCount).map { MetricState(block.records(.metric($0)), countsDistinct: block.isDistinct(.metric($0))) }
+        }
+        set {
+            for (index, metric) in newValue.enumerated() { block.replace(.metric(index), with: metric.cells) }
+        }
+    }
+
+    /// Index-aligned with ``Program/suppressions``: a copy of each one's times.
+    public var suppressions: [SuppressionState] {
+        get { block.records(.suppressions).map(SuppressionState.init) }
+        set { block.replace(.suppressions, with: newValue.map(\.cell)) }
+    }
+
+    /// Suppression `index`'s times.
+    func suppression(_ index: Int) -> SuppressionState { SuppressionState(block[block.range(.suppressions).lowerBound + index]) }
+
+    /// Notes a start (or an end) event of suppression `index` at `time`: the latest of each counts.
+    mutating func recordSuppression(_ index: Int, start: Bool, at time: Timestamp) {
+        let position = block.range(.suppressions).lowerBound + index
+        if start {
+            block[position].first = max(block[position].first, time.rawValue)
+        } else {
+            block[position].second = max(block[position].second, time.rawValue)
+        }
+    }
+
+    /// Consent and unsubscribes per channel, and the messages sent: a copy.
+    public var channels: ChannelState {
+        get {
+            ChannelState(
+                subscribed: Set(Channel.allCases.filter { subscribedChannels & $0.bit != 0 }),
+                unsubscribed: Set(Channel.allCases.filter { unsubscribedChannels & $0.bit != 0 }),
+                sent: block.records(.sent).map(ChannelState.SentMessage.init))
+        }
+        set {
+            subscribedChannels = newValue.subscribed.reduce(0) { $0 | $1.bit }
+            unsubscribedChannels = newValue.unsubscribed.reduce(0) { $0 | $1.bit }
+            block.replace(.sent, with: newValue.sent.map(\.cell))
+        }
+    }
+
+    /// Hashes of recent `messageId`s with their event times, to ignore resends: a copy.
+    public var recentMessages: [MessageMark] {
+        get { block.records(.recentMessages).map { MessageMark(hash: UInt64(bitPattern: $0.first), time: Timestamp(rawValue: $0.second)) } }
+        set { block.replace(.recentMessages, with: newValue.map { StateBlock.Cell(first: Int64(bitPattern: $0.hash), second: $0.time.rawValue) }) }
     }
 
     /// A trait of the customer, or of their account under `account.`.
@@ -71,6 +121,18 @@ public struct SuppressionState: Sendable, Hashable {
     @PackedTime public var lastStart: Timestamp? = nil
     @PackedTime public var lastEnd: Timestamp? = nil
 
+    public init(lastStart: Timestamp? = nil, lastEnd: Timestamp? = nil) {
+        self.lastStart = lastStart
+        self.lastEnd = lastEnd
+    }
+
+    /// As a ``StateBlock`` keeps it: the two times, `Int64.min` for none.
+    init(_ cell: StateBlock.Cell) {
+        self.init(lastStart: cell.first == .min ? nil : Timestamp(rawValue: cell.first), lastEnd: cell.second == .min ? nil : Timestamp(rawValue: cell.second))
+    }
+
+    var cell: StateBlock.Cell { StateBlock.Cell(first: lastStart?.rawValue ?? .min, second: lastEnd?.rawValue ?? .min) }
+
     /// Whether an event rule holds at `time`. A trait rule remembers nothing here: it is read
     /// from the traits, through ``TraitFacts``.
     func isActive(_ rule: SuppressionDefinition.Rule, at time: Timestamp) -> Bool {
@@ -95,9 +157,27 @@ public struct ChannelState: Sendable, Hashable {
     /// Messages sent, oldest first, pruned past the longest cap.
     public var sent: [SentMessage] = []
 
+    public init(subscribed: Set<Channel> = [], unsubscribed: Set<Channel> = [], sent: [SentMessage] = []) {
+        self.subscribed = subscribed
+        self.unsubscribed = unsubscribed
+        self.sent = sent
+    }
+
     public struct SentMessage: Sendable, Hashable {
         public var time: Timestamp
         public var channel: Channel
+
+        public init(time: Timestamp, channel: Channel) {
+            self.time = time
+            self.channel = channel
+        }
+
+        /// As a ``StateBlock`` keeps it: the time, and the channel's position among all channels.
+        init(_ cell: StateBlock.Cell) {
+            self.init(time: Timestamp(rawValue: cell.first), channel: Channel.allCases[Int(cell.second)])
+        }
+
+        var cell: StateBlock.Cell { StateBlock.Cell(first: time.rawValue, second: Int64(Channel.allCases.firstIndex(of: channel)!)) }
     }
 }
 

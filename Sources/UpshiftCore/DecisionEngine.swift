@@ -135,7 +135,7 @@ public struct DecisionEngine: Sendable {
         var hasher = StableHasher()
         hasher.combine(event.messageID)
         let mark = hasher.value
-        if state.recentMessages.contains(where: { $0.hash == mark }) {
+        if state.block.records(.recentMessages).contains(where: { $0.first == Int64(bitPattern: mark) }) {
             return Result(disposition: .duplicate, outputs: [], nextTimer: nextTimer(state))
         }
         rememberMessage(mark, at: event.timestamp, in: &state)
@@ -217,10 +217,16 @@ public struct DecisionEngine: Sendable {
 
     private func rememberMessage(_ mark: UInt64, at time: Timestamp, in state: inout CustomerState) {
         let horizon = max(state.latestEventTime ?? time, time) - program.settings.deduplicationWindow
-        // Looked for first: removeAll would rebuild the list even when nothing has expired.
-        if state.recentMessages.contains(where: { $0.time < horizon }) { state.recentMessages.removeAll { $0.time < horizon } }
-        state.recentMessages.append(CustomerState.MessageMark(hash: mark, time: time))
-        if state.recentMessages.count > 32 { state.recentMessages.removeFirst(state.recentMessages.count - 32) }
+        let cell = StateBlock.Cell(first: Int64(bitPattern: mark), second: time.rawValue)
+        let recent = state.block.range(.recentMessages)
+        // Looked for first: removing would rewrite the list even when nothing has expired.
+        if recent.contains(where: { state.block[$0].second < horizon.rawValue }) {
+            state.block.removeAll(from: .recentMessages, where: { $0.second < horizon.rawValue }, thenAppend: cell)
+        } else {
+            state.block.append(cell, to: .recentMessages)
+        }
+        let kept = state.block.range(.recentMessages)
+        if kept.count > 32 { state.block.remove(kept.lowerBound..<kept.upperBound - 32, from: .recentMessages) }
     }
 }
 
@@ -275,23 +281,23 @@ private struct Context {
         for index in routes?.metrics ?? [] {
             let metric = engine.metric(index)
             guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
-            state.metrics[index].add(
-                metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp,
-                anchor: anchor(metric, index, state))
+            let anchor = anchor(metric, index, state)
+            state.block.add(
+                to: index, metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp, anchor: anchor)
         }
         for index in routes?.suppressionStarts ?? [] {
-            state.suppressions[index].lastStart = max(state.suppressions[index].lastStart ?? event.timestamp, event.timestamp)
+            state.recordSuppression(index, start: true, at: event.timestamp)
         }
         for index in routes?.suppressionEnds ?? [] {
-            state.suppressions[index].lastEnd = max(state.suppressions[index].lastEnd ?? event.timestamp, event.timestamp)
+            state.recordSuppression(index, start: false, at: event.timestamp)
         }
         if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
             if name == "Unsubscribed" {
-                state.channels.unsubscribed.insert(channel)
-                state.channels.subscribed.remove(channel)
+                state.unsubscribedChannels |= channel.bit
+                state.subscribedChannels &= ~channel.bit
             } else if name == "Subscribed" {
-                state.channels.subscribed.insert(channel)
-                state.channels.unsubscribed.remove(channel)
+                state.subscribedChannels |= channel.bit
+                state.unsubscribedChannels &= ~channel.bit
             }
         }
         for index in routes?.afterEventWorkflows ?? [] {
@@ -412,7 +418,7 @@ private struct Context {
             limit = traitLimit
         }
         let metric = engine.metric(threshold.metric)
-        let measured = state.metrics[threshold.metric].value(metric, at: time, anchor: anchor(metric, threshold.metric, state))
+        let measured = state.block.value(of: threshold.metric, metric, at: time, anchor: anchor(metric, threshold.metric, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= threshold.atLeast else {
             state.workflows[index].conditionSince = nil
@@ -580,7 +586,7 @@ private struct Context {
             comparison.holds(for: state.trait(path))
         case .metric(let index, let comparison):
             comparison.holds(
-                for: .number(state.metrics[index].value(engine.metric(index), at: time, anchor: anchor(engine.metric(index), index, state))))
+                for: .number(state.block.value(of: index, engine.metric(index), at: time, anchor: anchor(engine.metric(index), index, state))))
         case .suppression(let index, let active):
             isSuppressed(index, at: time, state) == active
         }
@@ -597,7 +603,7 @@ private struct Context {
 
     func isSuppressed(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
         if case .trait = program.suppressions[index].rule { return engine.traitFacts(state).isSuppressed(index, state, program: program) }
-        return state.suppressions[index].isActive(program.suppressions[index].rule, at: time)
+        return state.suppression(index).isActive(program.suppressions[index].rule, at: time)
     }
 
     // MARK: Running steps
@@ -692,11 +698,11 @@ private struct Context {
     /// Why a channel may not be used for this customer, if it may not.
     func blockedReason(_ channel: Channel, _ state: CustomerState) -> String? {
         let facts = engine.traitFacts(state)
-        if state.channels.unsubscribed.contains(channel) || facts.isUnsubscribed(channel) {
+        if state.unsubscribedChannels & channel.bit != 0 || facts.isUnsubscribed(channel) {
             return "unsubscribed:\(channel.rawValue)"
         }
         let consent = facts.consent(channel)
-        if channel == .sms, !state.channels.subscribed.contains(.sms), consent != true {
+        if channel == .sms, state.subscribedChannels & Channel.sms.bit == 0, consent != true {
             return "no_consent:sms"
         }
         if consent == false { return "no_consent:\(channel.rawValue)" }
@@ -725,16 +731,18 @@ private struct Context {
 
     func capReached(_ channel: Channel, at time: Timestamp, _ state: CustomerState) -> String? {
         for cap in program.caps where cap.channels.contains(channel) {
-            let recent = state.channels.sent.count { cap.channels.contains($0.channel) && $0.time > time - cap.span && $0.time <= time }
+            let recent = state.block.records(.sent).count { sent in
+                cap.channels.contains(Channel.allCases[Int(sent.second)]) && sent.first > (time - cap.span).rawValue && sent.first <= time.rawValue
+            }
             if recent >= cap.maximum { return cap.name }
         }
         return nil
     }
 
     mutating func recordSent(_ channel: Channel, at time: Timestamp, state: inout CustomerState) {
-        state.channels.sent.append(ChannelState.SentMessage(time: time, channel: channel))
-        let horizon = time - engine.longestCap
-        state.channels.sent.removeAll { $0.time <= horizon }
+        state.block.append(ChannelState.SentMessage(time: time, channel: channel).cell, to: .sent)
+        let horizon = (time - engine.longestCap).rawValue
+        state.block.removeAll(from: .sent) { $0.first <= horizon }
     }
 
     /// Adds an output, its details filled in place: a local output appended would be copied

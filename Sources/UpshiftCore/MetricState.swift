@@ -36,36 +36,26 @@ public struct MetricState: Sendable, Hashable {
 
     var isEmpty: Bool { buckets.isEmpty && distinct.isEmpty }
 
-    /// Folds in one occurrence at event time `time`; `latest` is the customer's latest event time,
-    /// which decides what has left the window. `anchor` is the billing anchor, when the window needs one.
-    mutating func add(_ metric: DecisionEngine.Metric, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?) {
-        guard let index = metric.bucketIndex(time, anchor: anchor), let newest = metric.bucketIndex(latest, anchor: anchor) else { return }
-        let span = metric.bucketsPerWindow
-        guard index > newest - span else { return }
-        switch metric.definition.aggregate {
-        case .count:
-            fold(index, 1, +, span: span)
-        case .sum(let property):
-            guard let amount = properties.value(at: property)?.number else { return }
-            fold(index, amount, +, span: span)
-        case .max(let property):
-            guard let amount = properties.value(at: property)?.number else { return }
-            fold(index, amount, Swift.max, span: span)
-        case .distinct(let property):
-            guard let value = properties.value(at: property) else { return }
-            let hash = Self.distinctHash(value)
-            if let position = distinct.firstIndex(where: { $0.hash == hash }) {
-                distinct[position].bucket = Swift.max(distinct[position].bucket, index)
-            } else {
-                distinct.append((hash, index))
-                if distinct.count > Self.maximumDistinct,
-                    let oldest = distinct.indices.min(by: { distinct[$0].bucket < distinct[$1].bucket })
-                {
-                    distinct.remove(at: oldest)
-                }
-            }
+    /// The metric's value at `time`: over the buckets still inside the window then.
+    func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {
+        var block = StateBlock(suppressions: 0, distinct: [metric.countsDistinct])
+        block.replace(.metric(0), with: cells)
+        return block.value(of: 0, metric, at: time, anchor: anchor)
+    }
+
+    /// The records a ``StateBlock`` keeps of it: its buckets, or for a distinct count its values.
+    var cells: [StateBlock.Cell] {
+        buckets.map { StateBlock.Cell(first: $0.index, second: Int64(bitPattern: $0.value.bitPattern)) }
+            + distinct.map { StateBlock.Cell(first: Int64(bitPattern: $0.hash), second: $0.bucket) }
+    }
+
+    /// The state of a metric from a block's records of it.
+    init(_ cells: ArraySlice<StateBlock.Cell>, countsDistinct: Bool) {
+        if countsDistinct {
+            distinct = cells.map { (hash: UInt64(bitPattern: $0.first), bucket: $0.second) }
+        } else {
+            buckets = cells.map { Bucket(index: $0.first, value: Double(bitPattern: UInt64(bitPattern: $0.second))) }
         }
-        prune(before: newest - span + 1)
     }
 
     /// The stable hash of a value's JSON text, which is what states keep of a distinct value. A
@@ -86,56 +76,6 @@ public struct MetricState: Sendable, Hashable {
         var writer = JSONWriter()
         writer.write(value)
         return StableHash.of(writer.bytes)
-    }
-
-    /// The metric's value at `time`: over the buckets still inside the window then.
-    func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {
-        guard let current = metric.bucketIndex(time, anchor: anchor) else { return 0 }
-        let oldest = current - metric.bucketsPerWindow + 1
-        if metric.countsDistinct {
-            return Double(distinct.count { $0.bucket >= oldest && $0.bucket <= current })
-        }
-        if metric.keepsMaximum {
-            var maximum: Double?
-            for position in buckets.indices where buckets[position].index >= oldest && buckets[position].index <= current {
-                if maximum.map({ $0 < buckets[position].value }) ?? true { maximum = buckets[position].value }
-            }
-            return maximum ?? 0
-        }
-        // In bucket order, as the sum has always been taken: the same additions give the same bits.
-        var total = 0.0
-        for position in buckets.indices where buckets[position].index >= oldest && buckets[position].index <= current {
-            total += buckets[position].value
-        }
-        return total
-    }
-
-    /// Adds to bucket `index`, made if it is new; a window holds at most `span` buckets.
-    private mutating func fold(_ index: Int64, _ amount: Double, _ combine: (Double, Double) -> Double, span: Int64) {
-        if let last = buckets.last, last.index == index {
-            buckets[buckets.count - 1].value = combine(last.value, amount)
-            return
-        }
-        if let position = buckets.firstIndex(where: { $0.index >= index }) {
-            if buckets[position].index == index {
-                buckets[position].value = combine(buckets[position].value, amount)
-            } else {
-                buckets.insert(Bucket(index: index, value: amount), at: position)
-            }
-        } else {
-            // Room for several at once: grown one append at a time, a customer's first buckets
-            // took a new block at the 1st, 2nd, 3rd and 5th.
-            if buckets.isEmpty { buckets.reserveCapacity(Int(Swift.min(span, Self.firstCapacity))) }
-            buckets.append(Bucket(index: index, value: amount))
-        }
-    }
-
-    /// How many buckets a metric's first one makes room for.
-    private static let firstCapacity: Int64 = 4
-
-    private mutating func prune(before oldest: Int64) {
-        if let first = buckets.first, first.index < oldest { buckets.removeAll { $0.index < oldest } }
-        if distinct.contains(where: { $0.bucket < oldest }) { distinct.removeAll { $0.bucket < oldest } }
     }
 
     /// Which bucket an instant falls in; nil for a billing window without its anchor date.

@@ -19,32 +19,42 @@ public enum StateCodec {
         out.json(state.accountTraits)
         out.optionalTime(state.latestEventTime)
         // By index throughout: `for x in array` would copy (and retain) each element.
-        out.count(state.metrics.count)
-        for metric in state.metrics.indices {
-            let buckets = state.metrics[metric].buckets
-            out.count(buckets.count)
-            for bucket in buckets.indices {
-                out.signed(buckets[bucket].index)
-                out.double(buckets[bucket].value)
-            }
-            let distinct = state.metrics[metric].distinct
-            out.count(distinct.count)
-            for entry in distinct.indices {
-                out.fixed(distinct[entry].hash)
-                out.signed(distinct[entry].bucket)
+        // Read from the block in place: the state's arrays of them would be copies.
+        let block = state.block
+        out.count(block.metricCount)
+        for metric in 0..<block.metricCount {
+            let records = block.records(.metric(metric))
+            // Buckets (index, value), then distinct values (hash, bucket): a metric has one or the other.
+            if block.isDistinct(.metric(metric)) {
+                out.count(0)
+                out.count(records.count)
+                for record in records {
+                    out.fixed(UInt64(bitPattern: record.first))
+                    out.signed(record.second)
+                }
+            } else {
+                out.count(records.count)
+                for record in records {
+                    out.signed(record.first)
+                    out.double(Double(bitPattern: UInt64(bitPattern: record.second)))
+                }
+                out.count(0)
             }
         }
-        out.count(state.suppressions.count)
-        for suppression in state.suppressions.indices {
-            out.optionalTime(state.suppressions[suppression].lastStart)
-            out.optionalTime(state.suppressions[suppression].lastEnd)
+        let suppressions = block.records(.suppressions)
+        out.count(suppressions.count)
+        for suppression in suppressions {
+            out.optionalTime(suppression.first == .min ? nil : Timestamp(rawValue: suppression.first))
+            out.optionalTime(suppression.second == .min ? nil : Timestamp(rawValue: suppression.second))
         }
-        out.byte(mask(state.channels.subscribed))
-        out.byte(mask(state.channels.unsubscribed))
-        out.count(state.channels.sent.count)
-        for sent in state.channels.sent.indices {
-            out.time(state.channels.sent[sent].time)
-            out.byte(code(of: state.channels.sent[sent].channel))
+        // A channel's bit is 1 << its position among all channels, as the format has it.
+        out.byte(state.subscribedChannels)
+        out.byte(state.unsubscribedChannels)
+        let sent = block.records(.sent)
+        out.count(sent.count)
+        for message in sent {
+            out.time(Timestamp(rawValue: message.first))
+            out.byte(UInt8(message.second))
         }
         out.count(state.workflows.count)
         for index in state.workflows.indices {
@@ -92,10 +102,11 @@ public enum StateCodec {
         } else {
             out.byte(0)
         }
-        out.count(state.recentMessages.count)
-        for mark in state.recentMessages {
-            out.fixed(mark.hash)
-            out.time(mark.time)
+        let recent = block.records(.recentMessages)
+        out.count(recent.count)
+        for mark in recent {
+            out.fixed(UInt64(bitPattern: mark.first))
+            out.time(Timestamp(rawValue: mark.second))
         }
         out.count(state.lateEvents)
         out.count(state.aliases.count)
@@ -141,14 +152,16 @@ public enum StateCodec {
             SuppressionState(lastStart: try input.optionalTime(), lastEnd: try input.optionalTime())
         }
         state.suppressions = remap(suppressions, from: written.suppressions, to: current.suppressions, empty: SuppressionState())
-        state.channels.subscribed = channels(try input.byte())
-        state.channels.unsubscribed = channels(try input.byte())
-        state.channels.sent = try (0..<input.count()).map { _ throws(StateCodecError) in
+        let channelBits = Channel.allCases.reduce(0) { $0 | $1.bit }
+        state.subscribedChannels = try input.byte() & channelBits
+        state.unsubscribedChannels = try input.byte() & channelBits
+        let sent = try (0..<input.count()).map { _ throws(StateCodecError) in
             let time = try input.time()
             let index = Int(try input.byte())
             guard index < Channel.allCases.count else { throw StateCodecError(reason: "unknown channel \(index)") }
-            return ChannelState.SentMessage(time: time, channel: Channel.allCases[index])
+            return ChannelState.SentMessage(time: time, channel: Channel.allCases[index]).cell
         }
+        state.block.replace(.sent, with: sent)
         let workflows = try (0..<input.count()).map { _ throws(StateCodecError) in
             var memory = WorkflowMemory()
             let entries = try input.count()
@@ -218,23 +231,6 @@ public enum StateCodec {
     }
 
     /// Each channel's bit in a mask and its code in a sent message: its place in `allCases`.
-    private static func code(of channel: Channel) -> UInt8 {
-        switch channel {
-        case .email: 0
-        case .inApp: 1
-        case .sms: 2
-        case .push: 3
-        }
-    }
-
-    private static func mask(_ channels: Set<Channel>) -> UInt8 {
-        channels.reduce(0) { $0 | 1 << code(of: $1) }
-    }
-
-    private static func channels(_ mask: UInt8) -> Set<Channel> {
-        Set(Channel.allCases.enumerated().filter { mask & 1 << $0.offset != 0 }.map(\.element))
-    }
-
     private struct Writer {
         /// Most states encode to under 768 bytes: one allocation, not a doubling series, and
         /// small enough for the allocator's per-thread cache.

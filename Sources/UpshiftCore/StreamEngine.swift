@@ -158,9 +158,8 @@ public struct StreamEngine: Sendable {
         var sum = 0
         for hash in hashes {
             guard let slot = index.firstSlot(hash: hash) else { continue }
-            sum &+= customers[slot].state.customerID.utf8.count &+ customers[slot].state.recentMessages.count
-            sum &+= customers[slot].state.workflows.count
-            for metric in customers[slot].state.metrics.indices { sum &+= customers[slot].state.metrics[metric].buckets.count }
+            sum &+= customers[slot].state.customerID.utf8.count &+ customers[slot].state.workflows.count
+            sum &+= Int(truncatingIfNeeded: customers[slot].state.block.ends)
         }
         warmth &+= sum
         return hashes
