@@ -1,15 +1,24 @@
 /// Customer ids to slots, for ``StreamEngine``: an open-addressing table of (hash, slot) pairs,
-/// probed linearly and kept at most half full.
+/// probed linearly and kept at most half full. A hash that matches is confirmed by the id.
 ///
 /// A lookup reads one entry and then the slot it names, whose state holds the id that confirms
 /// it. A `Dictionary` of ids reads a bitmap, a key and a value, each in another part of memory:
 /// with 100,000 customers each of those reads is a cache miss, on every event. Hashes come from
 /// the standard library's per-process seeded `Hasher`, so crafted ids cannot pile into one run.
 struct CustomerIndex: Sendable {
+    /// Eight bytes: the hash's low half, which holds every bit a table of up to 2^32 entries
+    /// takes its positions from, and the slot.
     private struct Entry: Sendable {
-        var hash: UInt64 = 0
+        var hash: UInt32 = 0
         /// -1: empty.
-        var slot = -1
+        var slot: Int32 = -1
+
+        init() {}
+
+        init(hash: UInt64, slot: Int) {
+            self.hash = UInt32(truncatingIfNeeded: hash)
+            self.slot = Int32(slot)
+        }
     }
 
     private var entries = Array(repeating: Entry(), count: 16)
@@ -27,7 +36,7 @@ struct CustomerIndex: Sendable {
     func slot(hash: UInt64, where isCustomer: (Int) -> Bool) -> Int? {
         var position = home(hash)
         while entries[position].slot >= 0 {
-            if entries[position].hash == hash, isCustomer(entries[position].slot) { return entries[position].slot }
+            if entries[position].hash == UInt32(truncatingIfNeeded: hash), isCustomer(Int(entries[position].slot)) { return Int(entries[position].slot) }
             position = (position + 1) & mask
         }
         return nil
@@ -37,7 +46,7 @@ struct CustomerIndex: Sendable {
     func firstSlot(hash: UInt64) -> Int? {
         var position = home(hash)
         while entries[position].slot >= 0 {
-            if entries[position].hash == hash { return entries[position].slot }
+            if entries[position].hash == UInt32(truncatingIfNeeded: hash) { return Int(entries[position].slot) }
             position = (position + 1) & mask
         }
         return nil
@@ -54,14 +63,14 @@ struct CustomerIndex: Sendable {
     /// short at the hole (backward-shift deletion: no tombstones to clean up).
     mutating func remove(hash: UInt64, slot: Int) {
         var hole = home(hash)
-        while entries[hole].slot != slot {
+        while entries[hole].slot != Int32(slot) {
             guard entries[hole].slot >= 0 else { return }
             hole = (hole + 1) & mask
         }
         var next = (hole + 1) & mask
         while entries[next].slot >= 0 {
             // An entry may fill the hole unless its home lies after the hole, up to itself.
-            if (next - home(entries[next].hash)) & mask >= (next - hole) & mask {
+            if (next - home(UInt64(entries[next].hash))) & mask >= (next - hole) & mask {
                 entries[hole] = entries[next]
                 hole = next
             }
@@ -76,7 +85,7 @@ struct CustomerIndex: Sendable {
     private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & mask }
 
     private mutating func place(_ entry: Entry) {
-        var position = home(entry.hash)
+        var position = home(UInt64(entry.hash))
         while entries[position].slot >= 0 { position = (position + 1) & mask }
         entries[position] = entry
     }

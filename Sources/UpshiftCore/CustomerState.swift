@@ -4,9 +4,6 @@
 public struct CustomerState: Sendable, Hashable {
     public var customerID: String
     public var traits = PackedJSONObject() { didSet { forgetTraitFacts() } }
-    /// The account of the last `group` call, and that account's traits.
-    public var accountID: String?
-    public var accountTraits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The latest event time seen: the customer's own stream time.
     @PackedTime public var latestEventTime: Timestamp? = nil
     /// Index-aligned with ``Program/workflows``.
@@ -19,11 +16,55 @@ public struct CustomerState: Sendable, Hashable {
     /// masks of ``Channel/bit``.
     var subscribedChannels: UInt8 = 0
     var unsubscribedChannels: UInt8 = 0
-    public var lateEvents = 0
+    /// What few customers have, in a block of its own: eight bytes for the others.
+    private var extras: SharedFields<Extras>?
+
+    private struct Extras: Hashable, Sendable {
+        var accountID: String?
+        var accountTraits = PackedJSONObject()
+        var lateEvents = 0
+        var aliases: [String] = []
+        var precedents: [String: Timestamp] = [:]
+    }
+
+    private mutating func updateExtras(_ change: (inout Extras) -> Void) {
+        if extras == nil { extras = SharedFields(Extras()) }
+        change(&SharedFields.unique(&extras!).fields)
+        // None of it left: a state without extras is one with none.
+        if extras!.fields == Extras() { extras = nil }
+    }
+
+    /// The account of the last `group` call, and that account's traits.
+    public var accountID: String? {
+        get { extras?.fields.accountID }
+        set { updateExtras { $0.accountID = newValue } }
+    }
+
+    public var accountTraits: PackedJSONObject {
+        get { extras?.fields.accountTraits ?? PackedJSONObject() }
+        set {
+            updateExtras { $0.accountTraits = newValue }
+            forgetTraitFacts()
+        }
+    }
+
+    /// Events later than the allowed lateness, reported and not folded in.
+    public var lateEvents: Int {
+        get { extras?.fields.lateEvents ?? 0 }
+        set { updateExtras { $0.lateEvents = newValue } }
+    }
+
     /// Ids an `alias` call linked to this customer.
-    public var aliases: [String] = []
+    public var aliases: [String] {
+        get { extras?.fields.aliases ?? [] }
+        set { updateExtras { $0.aliases = newValue } }
+    }
+
     /// When the customer last sent each event that a guardrail must follow (`after:`).
-    public var precedents: [String: Timestamp] = [:]
+    public var precedents: [String: Timestamp] {
+        get { extras?.fields.precedents ?? [:] }
+        set { updateExtras { $0.precedents = newValue } }
+    }
 
     public init(customerID: String, program: Program) {
         self.customerID = customerID
@@ -271,7 +312,7 @@ public struct WorkflowMemory: Sendable, Hashable {
 /// Its fields live in a block of their own, copied on write, so that `Run?` takes eight bytes of
 /// a customer's state instead of 96: nine customers in ten are in no workflow at a time.
 public struct Run: Sendable, Hashable {
-    private struct Fields: Hashable {
+    private struct Fields: Hashable, Sendable {
         var workflow: Int
         var entry: Int
         var enteredAt: Timestamp
@@ -281,17 +322,10 @@ public struct Run: Sendable, Hashable {
         var evidence: JSONObject
     }
 
-    // Written only when uniquely referenced (copied first otherwise), so never while shared; no
-    // dynamic exclusivity check, since the fields are reached only through this struct.
-    private final class Storage: @unchecked Sendable {
-        @exclusivity(unchecked) var fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
-
-    private var storage: Storage
+    private var storage: SharedFields<Fields>
 
     public init(workflow: Int, entry: Int, enteredAt: Timestamp, variant: String?, position: Int, waiting: Waiting?, evidence: JSONObject) {
-        storage = Storage(Fields(
+        storage = SharedFields(Fields(
             workflow: workflow, entry: entry, enteredAt: enteredAt, variant: variant, position: position, waiting: waiting, evidence: evidence))
     }
 
@@ -332,14 +366,7 @@ public struct Run: Sendable, Hashable {
         set { unique().fields.evidence = newValue }
     }
 
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-        return storage
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields }
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(storage.fields) }
+    private mutating func unique() -> SharedFields<Fields> { SharedFields.unique(&storage) }
 
     public enum Waiting: Sendable, Hashable {
         /// Resume at ``Run/position`` at this time (a wait step, or quiet hours).
@@ -402,4 +429,24 @@ public struct ReasonsDigest: Sendable, Hashable {
         // 0 stands for none; a list that hashes to it is told apart.
         value = hasher.value == 0 ? 1 : hasher.value
     }
+}
+
+/// Fields kept in a block of their own and shared by copies of the value that holds them, until
+/// one of them writes: see ``unique(_:)``.
+final class SharedFields<Fields: Hashable & Sendable>: @unchecked Sendable, Hashable {
+    // Written only through unique(_:), so never while shared; no dynamic exclusivity check, since
+    // the fields are reached only through the value that holds them.
+    @exclusivity(unchecked) var fields: Fields
+
+    init(_ fields: Fields) { self.fields = fields }
+
+    /// The storage, copied first if another value shares it: the one to write to.
+    static func unique(_ storage: inout SharedFields) -> SharedFields {
+        if !isKnownUniquelyReferenced(&storage) { storage = SharedFields(storage.fields) }
+        return storage
+    }
+
+    static func == (lhs: SharedFields, rhs: SharedFields) -> Bool { lhs === rhs || lhs.fields == rhs.fields }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(fields) }
 }

@@ -33,7 +33,7 @@ public struct StreamEngine: Sendable {
     private struct Customer: Sendable {
         var state: CustomerState
         /// The due time queued for it; a queued entry that no longer matches is stale.
-        var due: Timestamp?
+        @PackedTime var due: Timestamp? = nil
         var changed = false
         /// False for a slot freed by ``forget(_:)``, whose state is an empty placeholder.
         var held = true
