@@ -6,8 +6,6 @@ public struct CustomerState: Sendable, Hashable {
     public var traits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The latest event time seen: the customer's own stream time.
     @PackedTime public var latestEventTime: Timestamp? = nil
-    /// Index-aligned with ``Program/workflows``.
-    public var workflows: [WorkflowMemory]
     /// The workflow the customer is in, if any: one upsell at a time.
     public var run: Run?
     /// Recent message ids, messages sent, suppressions and metrics, in one block.
@@ -25,6 +23,8 @@ public struct CustomerState: Sendable, Hashable {
         var lateEvents = 0
         var aliases: [String] = []
         var precedents: [String: Timestamp] = [:]
+        /// Each workflow's assigned variant, if any has one; empty when none has.
+        var variants: [String?] = []
     }
 
     private mutating func updateExtras(_ change: (inout Extras) -> Void) {
@@ -69,9 +69,50 @@ public struct CustomerState: Sendable, Hashable {
     public init(customerID: String, program: Program) {
         self.customerID = customerID
         block = StateBlock(
-            suppressions: program.suppressions.count,
+            suppressions: program.suppressions.count, workflows: program.workflows.count,
             distinct: program.metrics.map { if case .distinct = $0.aggregate { true } else { false } })
-        workflows = Array(repeating: WorkflowMemory(), count: program.workflows.count)
+    }
+
+    private func variant(of workflow: Int) -> String? {
+        guard let variants = extras?.fields.variants, workflow < variants.count else { return nil }
+        return variants[workflow]
+    }
+
+    /// Index-aligned with ``Program/workflows``: a copy of each one's memory. The variants of their
+    /// assignments are read with ``assignment(of:)``.
+    public var workflows: [WorkflowMemory] {
+        get { (0..<block.workflowCount).map { self[workflow: $0] } }
+        set { for (index, memory) in newValue.enumerated() { self[workflow: index] = memory } }
+    }
+
+    /// Workflow `index`'s memory.
+    subscript(workflow index: Int) -> WorkflowMemory {
+        get { WorkflowMemory(block.workflowCells(index)) }
+        set { block.setWorkflowCells(index, newValue.cells) }
+    }
+
+    /// Workflow `index`'s latest assignment, with its variant.
+    public func assignment(of index: Int) -> WorkflowMemory.Assignment? {
+        let memory = self[workflow: index]
+        return memory.assignment(variant: memory.hasVariant ? variant(of: index) : nil)
+    }
+
+    /// Records an entry into workflow `index` at `time`: see ``WorkflowMemory/enter(at:holdout:hasVariant:)``.
+    mutating func enter(workflow index: Int, at time: Timestamp, holdout: Bool, variant: String?) {
+        let hadVariant = self[workflow: index].hasVariant
+        self[workflow: index].enter(at: time, holdout: holdout, hasVariant: variant != nil)
+        if hadVariant || variant != nil { setVariant(variant, of: index) }
+    }
+
+    /// Keeps the variant of workflow `index`'s latest assignment.
+    mutating func setVariant(_ variant: String?, of index: Int) {
+        guard variant != self.variant(of: index) else { return }
+        let count = block.workflowCount
+        updateExtras { extras in
+            if extras.variants.isEmpty { extras.variants = Array(repeating: nil, count: count) }
+            extras.variants[index] = variant
+            if extras.variants.allSatisfy({ $0 == nil }) { extras.variants = [] }
+        }
     }
 
     /// Index-aligned with ``Program/metrics``: a copy of what the state keeps of each.
@@ -148,7 +189,7 @@ public struct CustomerState: Sendable, Hashable {
     private mutating func forgetTraitFacts() {
         traitFacts = Memo()
         billingAnchors = Memo()
-        for index in workflows.indices { workflows[index].traitLimit = DoubleMemo() }
+        block.forgetMemos()
     }
 
     public struct MessageMark: Sendable, Hashable {
@@ -224,9 +265,9 @@ public struct ChannelState: Sendable, Hashable {
 
 /// Per workflow: how often the customer entered, and the trigger's memory.
 public struct WorkflowMemory: Sendable, Hashable {
-    // Laid out for 80 bytes (it was 144): a customer keeps one per workflow. Times are packed,
-    // the suppression reasons kept as a digest, the assignment's time and entry are those of the
-    // latest entry, and the small fields come last.
+    // Kept in a customer's ``StateBlock`` as four cells (see ``cells``), and its variant, which
+    // few have, with the state's extras. Times are packed, the suppression reasons kept as a
+    // digest, and the assignment's time and entry are those of the latest entry.
     @PackedTime public var lastEntry: Timestamp? = nil
     /// Since when the trigger's condition has held, for `sustained`.
     @PackedTime public var conditionSince: Timestamp? = nil
@@ -235,7 +276,6 @@ public struct WorkflowMemory: Sendable, Hashable {
     @PackedTime public var scheduledFrom: Timestamp? = nil
     /// The reasons of the last suppression reported, so a lasting one is reported once.
     public var lastSuppression = ReasonsDigest.none
-    private var assignedVariant: String?
     private var attributed: UInt64 = 0
     /// A ratio trigger's limit (its `to:` trait, 0 when absent or not a number) as the traits
     /// last gave it. The trigger is evaluated on every event: reading the limit here costs no walk
@@ -246,27 +286,64 @@ public struct WorkflowMemory: Sendable, Hashable {
     public var sustainedChecked = false
     private var assigned = false
     private var heldOut = false
+    /// Whether the latest assignment has a variant, which the customer's state keeps apart: few
+    /// have one.
+    private(set) var hasVariant = false
 
     public init() {}
+
+    /// How a ``StateBlock`` holds it, without its variant: the times, the digest and attributions,
+    /// then the limit's memo and the count and flags. The memo is the first word of the last cell
+    /// (see ``StateBlock/isMemo(_:)``).
+    static let cellCount = 4
+
+    typealias Cells = (StateBlock.Cell, StateBlock.Cell, StateBlock.Cell, StateBlock.Cell)
+
+    var cells: Cells {
+        let flags = Int64(entryCount) | (sustainedChecked ? 1 << 32 : 0) | (assigned ? 1 << 33 : 0) | (heldOut ? 1 << 34 : 0) | (hasVariant ? 1 << 35 : 0)
+        return (
+            StateBlock.Cell(first: _lastEntry.milliseconds, second: _conditionSince.milliseconds),
+            StateBlock.Cell(first: _scheduled.milliseconds, second: _scheduledFrom.milliseconds),
+            StateBlock.Cell(first: Int64(bitPattern: lastSuppression.value), second: Int64(bitPattern: attributed)),
+            StateBlock.Cell(first: Int64(bitPattern: traitLimit.bits), second: flags)
+        )
+    }
+
+    init(_ cells: Cells) {
+        _lastEntry.milliseconds = cells.0.first
+        _conditionSince.milliseconds = cells.0.second
+        _scheduled.milliseconds = cells.1.first
+        _scheduledFrom.milliseconds = cells.1.second
+        lastSuppression = ReasonsDigest(value: UInt64(bitPattern: cells.2.first))
+        attributed = UInt64(bitPattern: cells.2.second)
+        traitLimit = DoubleMemo(bits: UInt64(bitPattern: cells.3.first))
+        let flags = cells.3.second
+        entryCount = UInt32(truncatingIfNeeded: flags)
+        sustainedChecked = flags & 1 << 32 != 0
+        assigned = flags & 1 << 33 != 0
+        heldOut = flags & 1 << 34 != 0
+        hasVariant = flags & 1 << 35 != 0
+    }
 
     /// How many times the customer entered the workflow, treatment and holdout alike.
     public var entries: Int { Int(entryCount) }
 
-    /// The latest assignment (entry into the treatment or the holdout), for attribution.
-    public var assignment: Assignment? {
+    /// The latest assignment (entry into the treatment or the holdout), with its variant as the
+    /// customer's state keeps it: see ``CustomerState/assignment(of:)``.
+    func assignment(variant: String?) -> Assignment? {
         guard assigned, let lastEntry else { return nil }
-        return Assignment(time: lastEntry, holdout: heldOut, variant: assignedVariant, entry: entries, attributed: attributed)
+        return Assignment(time: lastEntry, holdout: heldOut, variant: variant, entry: entries, attributed: attributed)
     }
 
-    /// Records an entry at `time`, into the holdout or the treatment (with its variant, if any):
-    /// the new latest assignment, with nothing attributed to it yet.
-    public mutating func enter(at time: Timestamp, holdout: Bool, variant: String?) {
+    /// Records an entry at `time`, into the holdout or the treatment (with a variant or not): the
+    /// new latest assignment, with nothing attributed to it yet.
+    mutating func enter(at time: Timestamp, holdout: Bool, hasVariant: Bool) {
         entryCount += 1
         lastEntry = time
         lastSuppression = .none
         assigned = true
         heldOut = holdout
-        assignedVariant = variant
+        self.hasVariant = hasVariant
         attributed = 0
     }
 
@@ -274,7 +351,7 @@ public struct WorkflowMemory: Sendable, Hashable {
     public mutating func markAttributed(_ bit: Int) { attributed |= 1 << UInt64(bit) }
 
     /// The arm of an assignment and what was attributed to it, as a changelog record holds them.
-    typealias Arm = (holdout: Bool, variant: String?, attributed: UInt64)
+    typealias Arm = (holdout: Bool, hasVariant: Bool, attributed: UInt64)
 
     /// Restores a memory from a changelog record: `entries` entries, the latest at `lastEntry`,
     /// and the arm of the latest assignment, which belongs to that entry, if one was recorded.
@@ -283,7 +360,7 @@ public struct WorkflowMemory: Sendable, Hashable {
         self.lastEntry = lastEntry
         assigned = assignment != nil && lastEntry != nil
         heldOut = assignment?.holdout ?? false
-        assignedVariant = assignment?.variant
+        hasVariant = assigned && assignment?.hasVariant == true
         attributed = assignment?.attributed ?? 0
     }
 
@@ -397,7 +474,11 @@ struct Memo<Value: Sendable>: Sendable, Hashable {
 /// A ``Memo`` of a `Double` in eight bytes: a NaN of its own stands for not worked out yet.
 struct DoubleMemo: Sendable, Hashable {
     private static let unknown: UInt64 = 0x7FF8_DEAD_0000_0001
-    private var bits = Self.unknown
+    private(set) var bits = Self.unknown
+
+    init() {}
+
+    init(bits: UInt64) { self.bits = bits }
 
     var value: Double? {
         get { bits == Self.unknown ? nil : Double(bitPattern: bits) }

@@ -203,8 +203,8 @@ public struct DecisionEngine: Sendable {
         var due = state.run?.waiting?.due
         let thresholds = compiled.thresholds
         for index in thresholds.indices {
-            if let scheduled = state.workflows[index].scheduled { due = min(due ?? scheduled, scheduled) }
-            if let check = state.workflows[index].sustainedCheck(thresholds[index]?.sustained) { due = min(due ?? check, check) }
+            if let scheduled = state[workflow: index].scheduled { due = min(due ?? scheduled, scheduled) }
+            if let check = state[workflow: index].sustainedCheck(thresholds[index]?.sustained) { due = min(due ?? check, check) }
         }
         return due
     }
@@ -302,8 +302,8 @@ private struct Context {
         }
         for index in routes?.afterEventWorkflows ?? [] {
             guard case .afterEvent(_, let offset) = program.workflows[index].trigger else { continue }
-            state.workflows[index].scheduled = event.timestamp + offset
-            state.workflows[index].scheduledFrom = event.timestamp
+            state[workflow: index].scheduled = event.timestamp + offset
+            state[workflow: index].scheduledFrom = event.timestamp
         }
         if let routes { attribute(event, name: name, properties: properties, routes: routes, state: &state) }
         // The run is read in place, and copied only when the event ends or resumes it.
@@ -341,13 +341,13 @@ private struct Context {
         for (index, workflow) in program.workflows.enumerated() {
             guard case .beforeDate(let path, let offset) = workflow.trigger else { continue }
             guard let text = trait(path)?.string, let date = ISO8601.parse(text) else {
-                state.workflows[index].scheduled = nil
+                state[workflow: index].scheduled = nil
                 continue
             }
-            guard state.workflows[index].scheduledFrom != date else { continue }
-            state.workflows[index].scheduledFrom = date
+            guard state[workflow: index].scheduledFrom != date else { continue }
+            state[workflow: index].scheduledFrom = date
             // A date already inside the offset triggers at once; a date already past, never.
-            state.workflows[index].scheduled = date > time ? max(date - offset, time) : nil
+            state[workflow: index].scheduled = date > time ? max(date - offset, time) : nil
         }
     }
 
@@ -376,12 +376,12 @@ private struct Context {
             advance(at: due, state: &state)
         }
         for index in program.workflows.indices {
-            if state.workflows[index].scheduled == due {
-                state.workflows[index].scheduled = nil
-                let from = state.workflows[index].scheduledFrom
+            if state[workflow: index].scheduled == due {
+                state[workflow: index].scheduled = nil
+                let from = state[workflow: index].scheduledFrom
                 attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, from: from), state: &state)
             }
-            if state.workflows[index].sustainedCheck(engine.threshold(index)?.sustained) == due {
+            if state[workflow: index].sustainedCheck(engine.threshold(index)?.sustained) == due {
                 evaluateTrigger(index, at: due, state: &state)
             }
         }
@@ -412,7 +412,7 @@ private struct Context {
         if threshold.isRatio {
             let traitLimit = self.traitLimit(index, &state)
             guard traitLimit > 0 else {
-                state.workflows[index].conditionSince = nil
+                state[workflow: index].conditionSince = nil
                 return
             }
             limit = traitLimit
@@ -421,14 +421,14 @@ private struct Context {
         let measured = state.block.value(of: threshold.metric, metric, at: time, anchor: anchor(metric, threshold.metric, state))
         let value = limit.map { measured / $0 } ?? measured
         guard value >= threshold.atLeast else {
-            state.workflows[index].conditionSince = nil
-            state.workflows[index].sustainedChecked = false
+            state[workflow: index].conditionSince = nil
+            state[workflow: index].sustainedChecked = false
             return
         }
-        let since = state.workflows[index].conditionSince ?? time
-        state.workflows[index].conditionSince = since
+        let since = state[workflow: index].conditionSince ?? time
+        state[workflow: index].conditionSince = since
         guard time >= since + threshold.sustained else { return }
-        state.workflows[index].sustainedChecked = true
+        state[workflow: index].sustainedChecked = true
         guard mayEnter(index, at: time, state) else { return }
         let evidence = Evidence.metric(
             engine.wording(index), value: measured, ratio: limit.map { Evidence.Ratio(limit: $0, ratio: value) }, atLeast: threshold.atLeast,
@@ -438,10 +438,10 @@ private struct Context {
 
     /// Workflow `index`'s ratio trigger limit, read from the traits only when they changed since.
     func traitLimit(_ index: Int, _ state: inout CustomerState) -> Double {
-        if let known = state.workflows[index].traitLimit.value { return known }
+        if let known = state[workflow: index].traitLimit.value { return known }
         guard case .ratio(_, let path, _, _) = program.workflows[index].trigger else { return 0 }
         let limit = state.trait(path)?.number ?? 0
-        state.workflows[index].traitLimit.value = limit
+        state[workflow: index].traitLimit.value = limit
         return limit
     }
 
@@ -449,7 +449,7 @@ private struct Context {
     func mayEnter(_ index: Int, at time: Timestamp, _ state: CustomerState) -> Bool {
         let workflow = program.workflows[index]
         guard workflow.enabled, state.run == nil else { return false }
-        guard let last = state.workflows[index].lastEntry else { return true }
+        guard let last = state[workflow: index].lastEntry else { return true }
         guard let reenter = workflow.reenterAfter else { return false }
         return time >= last + reenter
     }
@@ -457,13 +457,13 @@ private struct Context {
     mutating func attemptEntry(_ index: Int, at time: Timestamp, evidence: Evidence, state: inout CustomerState) {
         let workflow = program.workflows[index]
         guard mayEnter(index, at: time, state) else { return }
-        let memory = state.workflows[index]
+        let memory = state[workflow: index]
         guard isEligible(index, workflow, at: time, state) else { return }
         let active = activeSuppressions(workflow, at: time, state)
         if !active.isEmpty {
             let digest = ReasonsDigest(active)
             if digest != memory.lastSuppression {
-                state.workflows[index].lastSuppression = digest
+                state[workflow: index].lastSuppression = digest
                 emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: .suppressedEntry(at: time))) { output in
                     output.reasons = active
                     output.evidence = evidence.object
@@ -480,7 +480,7 @@ private struct Context {
             let reason = "paused: \(guardrail)"
             let digest = ReasonsDigest([reason])
             if memory.lastSuppression != digest {
-                state.workflows[index].lastSuppression = digest
+                state[workflow: index].lastSuppression = digest
                 emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: .pausedEntry(at: time))) { output in
                     output.reasons = [reason]
                     output.evidence = evidence.object
@@ -488,8 +488,8 @@ private struct Context {
             }
             return
         }
-        state.workflows[index].enter(at: time, holdout: heldOut, variant: variant)
-        let entry = state.workflows[index].entries
+        state.enter(workflow: index, at: time, holdout: heldOut, variant: variant)
+        let entry = state[workflow: index].entries
         if heldOut {
             emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: .holdout(entry: entry))) { output in
                 output.evidence = evidence.object
@@ -512,10 +512,10 @@ private struct Context {
         for (index, position) in routes.conversions {
             let conversion = program.workflows[index].conversions[position]
             guard conversion.filter.allSatisfy({ $0.matches(properties) }),
-                let assignment = state.workflows[index].assignment, time >= assignment.time, time <= assignment.time + conversion.within,
+                let assignment = state.assignment(of: index), time >= assignment.time, time <= assignment.time + conversion.within,
                 assignment.attributed & (1 << UInt64(position)) == 0
             else { continue }
-            state.workflows[index].markAttributed(position)
+            state[workflow: index].markAttributed(position)
             var output = outcome(.conversion, named: conversion.name, event: name, workflow: index, assignment, at: time, state)
             if let path = conversion.revenue, let revenue = properties.value(at: path)?.number {
                 output.evidence["revenue"] = .number(revenue)
@@ -525,13 +525,13 @@ private struct Context {
         for index in routes.guardrails {
             let guardrail = program.guardrails[index]
             for workflow in program.workflows.indices {
-                guard let assignment = state.workflows[workflow].assignment, time >= assignment.time, time <= assignment.time + guardrail.within,
+                guard let assignment = state.assignment(of: workflow), time >= assignment.time, time <= assignment.time + guardrail.within,
                     assignment.attributed & (1 << UInt64(32 + index)) == 0
                 else { continue }
                 if let after = guardrail.after {
                     guard let precedent = state.precedents[after], precedent >= assignment.time, time <= precedent + guardrail.within else { continue }
                 }
-                state.workflows[workflow].markAttributed(32 + index)
+                state[workflow: workflow].markAttributed(32 + index)
                 outputs.append(outcome(.guardrail, named: guardrail.name, event: name, workflow: workflow, assignment, at: time, state))
             }
         }

@@ -38,7 +38,7 @@ public struct MetricState: Sendable, Hashable {
 
     /// The metric's value at `time`: over the buckets still inside the window then.
     func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {
-        var block = StateBlock(suppressions: 0, distinct: [metric.countsDistinct])
+        var block = StateBlock(suppressions: 0, workflows: 0, distinct: [metric.countsDistinct])
         block.replace(.metric(0), with: cells)
         return block.value(of: 0, metric, at: time, anchor: anchor)
     }

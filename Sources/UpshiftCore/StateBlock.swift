@@ -1,5 +1,6 @@
 /// The small records of a customer's state, in one block of memory: the recent message ids, the
-/// messages sent, each suppression's times and each metric's buckets or distinct values.
+/// messages sent, each suppression's times, each workflow's memory and each metric's buckets or
+/// distinct values.
 ///
 /// Every such record is two 64-bit words (a ``Cell``). Kept in an array each, they took six
 /// blocks per customer, each with a 32-byte header, the allocator's own and room to grow: about
@@ -9,7 +10,8 @@
 /// rare next to the events that only read or update one.
 struct StateBlock: Sendable, Hashable {
     /// One record: a bucket (index, value), a distinct value (hash, bucket), a message id (hash,
-    /// time), a message sent (time, channel) or a suppression (start, end).
+    /// time), a message sent (time, channel) or a suppression (start, end); a workflow's memory
+    /// takes four.
     struct Cell: Sendable, Hashable {
         var first: Int64
         var second: Int64
@@ -22,7 +24,8 @@ struct StateBlock: Sendable, Hashable {
         static let recentMessages = Part(number: 0)
         static let sent = Part(number: 1)
         static let suppressions = Part(number: 2)
-        static func metric(_ index: Int) -> Part { Part(number: 3 + index) }
+        static let workflows = Part(number: 3)
+        static func metric(_ index: Int) -> Part { Part(number: 4 + index) }
     }
 
     /// The first cells hold 32-bit counts: the number of parts, then where each part starts (and
@@ -32,25 +35,82 @@ struct StateBlock: Sendable, Hashable {
 
     private static let distinctFlag: UInt32 = 1 << 31
 
-    /// A block for the metrics in `distinct` (true for a distinct count), whose `suppressions`
-    /// suppressions have no times yet.
-    init(suppressions: Int, distinct: [Bool]) {
-        let parts = 3 + distinct.count
+    /// A block for `workflows` workflows that were never entered, `suppressions` suppressions
+    /// without times, and the metrics in `distinct` (true for a distinct count), empty.
+    init(suppressions: Int, workflows: Int, distinct: [Bool]) {
+        let parts = Part.metric(0).number + distinct.count
         let header = (parts + 2 + 3) / 4
         cells = Array(repeating: Cell(first: 0, second: 0), count: header)
         cells.append(contentsOf: repeatElement(Cell(first: .min, second: .min), count: suppressions))
+        let never = WorkflowMemory().cells
+        for _ in 0..<workflows { cells.append(contentsOf: [never.0, never.1, never.2, never.3]) }
         cells.withUnsafeMutableBytes { bytes in
             bytes.storeBytes(of: UInt32(parts), as: UInt32.self)
             for part in 0...parts {
-                let start = header + (part > Part.suppressions.number ? suppressions : 0)
-                let flag = part >= 3 && part < parts && distinct[part - 3] ? Self.distinctFlag : 0
+                var start = header
+                if part > Part.suppressions.number { start += suppressions }
+                if part > Part.workflows.number { start += workflows * WorkflowMemory.cellCount }
+                let metric = part - Part.metric(0).number
+                let flag = metric >= 0 && metric < distinct.count && distinct[metric] ? Self.distinctFlag : 0
                 bytes.storeBytes(of: UInt32(start) | flag, toByteOffset: (1 + part) * 4, as: UInt32.self)
             }
         }
     }
 
     /// How many metrics the block has parts for.
-    var metricCount: Int { cells.withUnsafeBytes { Int($0.load(as: UInt32.self)) } - 3 }
+    var metricCount: Int { cells.withUnsafeBytes { Int($0.load(as: UInt32.self)) } - Part.metric(0).number }
+
+    /// How many workflows the block has memories for.
+    var workflowCount: Int { range(.workflows).count / WorkflowMemory.cellCount }
+
+    /// Workflow `index`'s memory, as ``WorkflowMemory/cells``.
+    func workflowCells(_ index: Int) -> WorkflowMemory.Cells {
+        cells.withUnsafeBufferPointer { cells in
+            let start = range(.workflows).lowerBound + index * WorkflowMemory.cellCount
+            return (cells[start], cells[start + 1], cells[start + 2], cells[start + 3])
+        }
+    }
+
+    mutating func setWorkflowCells(_ index: Int, _ memory: WorkflowMemory.Cells) {
+        let start = range(.workflows).lowerBound + index * WorkflowMemory.cellCount
+        cells.withUnsafeMutableBufferPointer { cells in
+            (cells[start], cells[start + 1], cells[start + 2], cells[start + 3]) = memory
+        }
+    }
+
+    /// Whether the word at `position`'s first half is a workflow's memo of its trigger's limit:
+    /// no part of the state's value, so not compared or hashed.
+    private func isMemo(_ position: Int, in workflows: Range<Int>) -> Bool {
+        workflows.contains(position) && (position - workflows.lowerBound) % WorkflowMemory.cellCount == WorkflowMemory.cellCount - 1
+    }
+
+    /// Forgets each workflow's memo of its trigger's limit: the traits changed.
+    mutating func forgetMemos() {
+        let workflows = range(.workflows)
+        let forgotten = Int64(bitPattern: DoubleMemo().bits)
+        for position in stride(from: workflows.lowerBound + WorkflowMemory.cellCount - 1, to: workflows.upperBound, by: WorkflowMemory.cellCount)
+        where cells[position].first != forgotten {
+            cells[position].first = forgotten
+        }
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        guard lhs.cells.count == rhs.cells.count else { return false }
+        let workflows = lhs.range(.workflows)
+        for position in lhs.cells.indices {
+            let (left, right) = (lhs.cells[position], rhs.cells[position])
+            guard left.second == right.second, left.first == right.first || lhs.isMemo(position, in: workflows) else { return false }
+        }
+        return true
+    }
+
+    func hash(into hasher: inout Hasher) {
+        let workflows = range(.workflows)
+        for position in cells.indices {
+            if !isMemo(position, in: workflows) { hasher.combine(cells[position].first) }
+            hasher.combine(cells[position].second)
+        }
+    }
 
     /// Whether the part holds a distinct count's values rather than buckets.
     func isDistinct(_ part: Part) -> Bool {

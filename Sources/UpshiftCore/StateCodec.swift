@@ -56,9 +56,9 @@ public enum StateCodec {
             out.time(Timestamp(rawValue: message.first))
             out.byte(UInt8(message.second))
         }
-        out.count(state.workflows.count)
-        for index in state.workflows.indices {
-            let memory = state.workflows[index]
+        out.count(state.block.workflowCount)
+        for index in 0..<state.block.workflowCount {
+            let memory = state[workflow: index]
             out.count(memory.entries)
             out.optionalTime(memory.lastEntry)
             out.optionalTime(memory.conditionSince)
@@ -71,7 +71,7 @@ public enum StateCodec {
                 out.byte(1)
                 out.fixed(memory.lastSuppression.value)
             }
-            if let assignment = memory.assignment {
+            if let assignment = state.assignment(of: index) {
                 out.byte(1)
                 out.byte(assignment.holdout ? 1 : 0)
                 out.optionalString(assignment.variant)
@@ -164,6 +164,7 @@ public enum StateCodec {
         state.block.replace(.sent, with: sent)
         let workflows = try (0..<input.count()).map { _ throws(StateCodecError) in
             var memory = WorkflowMemory()
+            var variant: String?
             let entries = try input.count()
             let lastEntry = try input.optionalTime()
             memory.conditionSince = try input.optionalTime()
@@ -180,14 +181,19 @@ public enum StateCodec {
                 // Version 2 also wrote the assignment's time and entry: those of the latest entry.
                 if format == 2 { _ = try input.time() }
                 let holdout = try input.byte() == 1
-                let variant = try input.optionalString()
+                variant = try input.optionalString()
                 if format == 2 { _ = try input.count() }
-                assignment = (holdout, variant, try input.fixed())
+                assignment = (holdout, variant != nil, try input.fixed())
             }
             memory.restore(entries: entries, lastEntry: lastEntry, assignment: assignment)
-            return memory
+            return (memory: memory, variant: memory.hasVariant ? variant : nil)
         }
-        state.workflows = remap(workflows, from: written.workflows.map(StateLayout.id), to: current.workflows.map(StateLayout.id), empty: WorkflowMemory())
+        let workflowIDs = (written: written.workflows.map(StateLayout.id), current: current.workflows.map(StateLayout.id))
+        let memories = remap(workflows, from: workflowIDs.written, to: workflowIDs.current, empty: (memory: WorkflowMemory(), variant: nil))
+        for (index, kept) in memories.enumerated() {
+            state[workflow: index] = kept.memory
+            state.setVariant(kept.variant, of: index)
+        }
         if try input.byte() == 1 {
             let workflow = try input.count()
             let entry = try input.count()

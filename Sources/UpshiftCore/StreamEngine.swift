@@ -158,7 +158,7 @@ public struct StreamEngine: Sendable {
         var sum = 0
         for hash in hashes {
             guard let slot = index.firstSlot(hash: hash) else { continue }
-            sum &+= customers[slot].state.customerID.utf8.count &+ customers[slot].state.workflows.count
+            sum &+= customers[slot].state.customerID.utf8.count
             sum &+= Int(truncatingIfNeeded: customers[slot].state.block.ends)
         }
         warmth &+= sum

@@ -31,7 +31,8 @@ public struct Timestamp: RawRepresentable, Sendable, Hashable, Comparable, Codab
 /// nine, which padding makes sixteen in a struct. `Int64.min` (before year -292,000,000) stands for none.
 @propertyWrapper
 public struct PackedTime: Sendable, Hashable {
-    private var milliseconds: Int64
+    /// The packed form itself, for a record that keeps it as it is.
+    var milliseconds: Int64
 
     public init(wrappedValue: Timestamp?) { milliseconds = wrappedValue?.rawValue ?? .min }
 

@@ -224,6 +224,7 @@ struct StateCodecTests {
         var replay = StreamEngine(program: program)
         for event in generatedStream(customers: 30, events: 3000, seed: 42) { _ = replay.process(event) }
         #expect(replay.states.values.contains { $0.run != nil })
+        #expect(replay.states.values.contains { state in program.workflows.indices.contains { state.assignment(of: $0)?.variant != nil } })
         for state in replay.states.values {
             #expect(try StateCodec.decode(StateCodec.encode(state), program: program) == state)
         }
@@ -306,7 +307,7 @@ struct StateCodecTests {
         let state = try StateCodec.decode(bytes, program: try examplePrograms())
         let entered = try #require(ISO8601.parse("2026-03-04T10:00:00Z"))
         #expect(state.workflows[0].entries == 2)
-        #expect(state.workflows[0].assignment == WorkflowMemory.Assignment(time: entered, holdout: false, variant: "b", entry: 2, attributed: 2))
+        #expect(state.assignment(of: 0) == WorkflowMemory.Assignment(time: entered, holdout: false, variant: "b", entry: 2, attributed: 2))
         #expect(state.workflows[0].lastSuppression == ReasonsDigest(["open_ticket", "unhappy"]))
         #expect(state.workflows[1] == WorkflowMemory())
         #expect(try StateCodec.decode(StateCodec.encode(state), program: try examplePrograms()) == state)

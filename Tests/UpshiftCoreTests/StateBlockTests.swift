@@ -9,7 +9,7 @@ struct StateBlockTests {
     private func firsts(_ block: StateBlock, _ part: StateBlock.Part) -> [Int64] { block.records(part).map(\.first) }
 
     @Test func aPartThatGrowsMovesOnlyThePartsAfterIt() {
-        var block = StateBlock(suppressions: 2, distinct: [false, true])
+        var block = StateBlock(suppressions: 2, workflows: 1, distinct: [false, true])
         block.append(cell(7), to: .metric(0))
         block.append(cell(9), to: .metric(1))
         block.append(cell(1), to: .recentMessages)
@@ -24,7 +24,7 @@ struct StateBlockTests {
     }
 
     @Test func removingExpiredRecordsKeepsTheRestInOrderAndAppendsInTheirPlace() {
-        var block = StateBlock(suppressions: 0, distinct: [false])
+        var block = StateBlock(suppressions: 0, workflows: 0, distinct: [false])
         for time: Int64 in [3, 1, 4, 1, 5] { block.append(cell(time), to: .recentMessages) }
         block.append(cell(42), to: .metric(0))
         block.removeAll(from: .recentMessages, where: { $0.first < 3 }, thenAppend: cell(9))
@@ -37,7 +37,7 @@ struct StateBlockTests {
     }
 
     @Test func aCopyIsNotChangedByTheOriginal() {
-        var block = StateBlock(suppressions: 1, distinct: [false])
+        var block = StateBlock(suppressions: 1, workflows: 0, distinct: [false])
         block.append(cell(1), to: .metric(0))
         let copy = block
         block.append(cell(2), to: .metric(0))

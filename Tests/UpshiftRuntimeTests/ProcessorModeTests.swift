@@ -180,7 +180,7 @@ struct PauseTests {
                 let event = try! EventDecoder().decode(signup)
                 var probe = engine.newState(for: event.customerID)
                 _ = engine.process(event, at: event.timestamp, state: &probe)
-                guard probe.workflows[0].assignment?.variant == "loud", index % 3 == 0 else { return [signup] }
+                guard probe.assignment(of: 0)?.variant == "loud", index % 3 == 0 else { return [signup] }
                 return [signup, #"{"type":"track","userId":"c-\#(index)","messageId":"u-\#(index)","event":"Unsubscribed","timestamp":"\#(time)","properties":{"channel":"sms"}}"#]
             }
         }
