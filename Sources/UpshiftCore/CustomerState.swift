@@ -87,8 +87,14 @@ public struct CustomerState: Sendable, Hashable {
 
     /// Workflow `index`'s memory.
     subscript(workflow index: Int) -> WorkflowMemory {
-        get { WorkflowMemory(block.workflowCells(index)) }
-        set { block.setWorkflowCells(index, newValue.cells) }
+        get { block.workflowCells(index).map(WorkflowMemory.init) ?? WorkflowMemory() }
+        set { block.setWorkflowCells(index, newValue == WorkflowMemory() ? nil : newValue.cells(index: index)) }
+    }
+
+    /// Calls `body` with each workflow's index and memory, but for those as they were made (never
+    /// entered, nothing held, nothing scheduled), in index order.
+    func forEachWorkflowMemory(_ body: (Int, WorkflowMemory) -> Void) {
+        block.forEachWorkflow { body($0, WorkflowMemory($1)) }
     }
 
     /// Workflow `index`'s latest assignment, with its variant.
@@ -127,22 +133,31 @@ public struct CustomerState: Sendable, Hashable {
 
     /// Index-aligned with ``Program/suppressions``: a copy of each one's times.
     public var suppressions: [SuppressionState] {
-        get { block.records(.suppressions).map(SuppressionState.init) }
-        set { block.replace(.suppressions, with: newValue.map(\.cell)) }
+        get { (0..<block.suppressionCount).map(suppression) }
+        set {
+            for (index, suppression) in newValue.enumerated() {
+                block.setValue(suppression.lastStart?.rawValue, keyed: Self.key(ofSuppression: index, start: true), in: .suppressions)
+                block.setValue(suppression.lastEnd?.rawValue, keyed: Self.key(ofSuppression: index, start: false), in: .suppressions)
+            }
+        }
     }
 
     /// Suppression `index`'s times.
-    func suppression(_ index: Int) -> SuppressionState { SuppressionState(block[block.range(.suppressions).lowerBound + index]) }
+    func suppression(_ index: Int) -> SuppressionState {
+        let time = { (start: Bool) in
+            self.block.value(keyed: Self.key(ofSuppression: index, start: start), in: .suppressions).map(Timestamp.init(rawValue:))
+        }
+        return SuppressionState(lastStart: time(true), lastEnd: time(false))
+    }
 
     /// Notes a start (or an end) event of suppression `index` at `time`: the latest of each counts.
     mutating func recordSuppression(_ index: Int, start: Bool, at time: Timestamp) {
-        let position = block.range(.suppressions).lowerBound + index
-        if start {
-            block[position].first = max(block[position].first, time.rawValue)
-        } else {
-            block[position].second = max(block[position].second, time.rawValue)
-        }
+        let key = Self.key(ofSuppression: index, start: start)
+        block.setValue(max(block.value(keyed: key, in: .suppressions) ?? time.rawValue, time.rawValue), keyed: key, in: .suppressions)
     }
+
+    /// A suppression time's key in the block: starts and ends of one suppression side by side.
+    private static func key(ofSuppression index: Int, start: Bool) -> Int64 { Int64(index) * 2 + (start ? 0 : 1) }
 
     /// Consent and unsubscribes per channel, and the messages sent: a copy.
     public var channels: ChannelState {
@@ -189,7 +204,7 @@ public struct CustomerState: Sendable, Hashable {
     private mutating func forgetTraitFacts() {
         traitFacts = Memo()
         billingAnchors = Memo()
-        block.forgetMemos()
+        block.forgetLimits()
     }
 
     public struct MessageMark: Sendable, Hashable {
@@ -207,13 +222,6 @@ public struct SuppressionState: Sendable, Hashable {
         self.lastStart = lastStart
         self.lastEnd = lastEnd
     }
-
-    /// As a ``StateBlock`` keeps it: the two times, `Int64.min` for none.
-    init(_ cell: StateBlock.Cell) {
-        self.init(lastStart: cell.first == .min ? nil : Timestamp(rawValue: cell.first), lastEnd: cell.second == .min ? nil : Timestamp(rawValue: cell.second))
-    }
-
-    var cell: StateBlock.Cell { StateBlock.Cell(first: lastStart?.rawValue ?? .min, second: lastEnd?.rawValue ?? .min) }
 
     /// Whether an event rule holds at `time`. A trait rule remembers nothing here: it is read
     /// from the traits, through ``TraitFacts``.
@@ -277,10 +285,6 @@ public struct WorkflowMemory: Sendable, Hashable {
     /// The reasons of the last suppression reported, so a lasting one is reported once.
     public var lastSuppression = ReasonsDigest.none
     private var attributed: UInt64 = 0
-    /// A ratio trigger's limit (its `to:` trait, 0 when absent or not a number) as the traits
-    /// last gave it. The trigger is evaluated on every event: reading the limit here costs no walk
-    /// through the traits and touches no memory the event does not touch already.
-    var traitLimit = DoubleMemo()
     private var entryCount: UInt32 = 0
     /// Whether the trigger was already acted on since the condition began to hold.
     public var sustainedChecked = false
@@ -293,19 +297,18 @@ public struct WorkflowMemory: Sendable, Hashable {
     public init() {}
 
     /// How a ``StateBlock`` holds it, without its variant: the times, the digest and attributions,
-    /// then the limit's memo and the count and flags. The memo is the first word of the last cell
-    /// (see ``StateBlock/isMemo(_:)``).
+    /// then the workflow's index and the count and flags.
     static let cellCount = 4
 
     typealias Cells = (StateBlock.Cell, StateBlock.Cell, StateBlock.Cell, StateBlock.Cell)
 
-    var cells: Cells {
+    func cells(index: Int) -> Cells {
         let flags = Int64(entryCount) | (sustainedChecked ? 1 << 32 : 0) | (assigned ? 1 << 33 : 0) | (heldOut ? 1 << 34 : 0) | (hasVariant ? 1 << 35 : 0)
         return (
             StateBlock.Cell(first: _lastEntry.milliseconds, second: _conditionSince.milliseconds),
             StateBlock.Cell(first: _scheduled.milliseconds, second: _scheduledFrom.milliseconds),
             StateBlock.Cell(first: Int64(bitPattern: lastSuppression.value), second: Int64(bitPattern: attributed)),
-            StateBlock.Cell(first: Int64(bitPattern: traitLimit.bits), second: flags)
+            StateBlock.Cell(first: Int64(index), second: flags)
         )
     }
 
@@ -316,7 +319,6 @@ public struct WorkflowMemory: Sendable, Hashable {
         _scheduledFrom.milliseconds = cells.1.second
         lastSuppression = ReasonsDigest(value: UInt64(bitPattern: cells.2.first))
         attributed = UInt64(bitPattern: cells.2.second)
-        traitLimit = DoubleMemo(bits: UInt64(bitPattern: cells.3.first))
         let flags = cells.3.second
         entryCount = UInt32(truncatingIfNeeded: flags)
         sustainedChecked = flags & 1 << 32 != 0
@@ -465,25 +467,6 @@ public struct Run: Sendable, Hashable {
 /// are equal and hash alike.
 struct Memo<Value: Sendable>: Sendable, Hashable {
     var value: Value?
-
-    static func == (_: Self, _: Self) -> Bool { true }
-
-    func hash(into hasher: inout Hasher) {}
-}
-
-/// A ``Memo`` of a `Double` in eight bytes: a NaN of its own stands for not worked out yet.
-struct DoubleMemo: Sendable, Hashable {
-    private static let unknown: UInt64 = 0x7FF8_DEAD_0000_0001
-    private(set) var bits = Self.unknown
-
-    init() {}
-
-    init(bits: UInt64) { self.bits = bits }
-
-    var value: Double? {
-        get { bits == Self.unknown ? nil : Double(bitPattern: bits) }
-        set { bits = newValue?.bitPattern ?? Self.unknown }
-    }
 
     static func == (_: Self, _: Self) -> Bool { true }
 

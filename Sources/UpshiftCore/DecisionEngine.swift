@@ -54,7 +54,7 @@ public struct DecisionEngine: Sendable {
         let metric: Int
         let atLeast: Double
         let sustained: TimeSpan
-        /// The metric is divided by a trait (`ratio ... to:`), read through ``WorkflowMemory/traitLimit``.
+        /// The metric is divided by a trait (`ratio ... to:`), kept in the state block's limits once read.
         let isRatio: Bool
 
         init?(_ trigger: Trigger) {
@@ -202,9 +202,10 @@ public struct DecisionEngine: Sendable {
     public func nextTimer(_ state: CustomerState) -> Timestamp? {
         var due = state.run?.waiting?.due
         let thresholds = compiled.thresholds
-        for index in thresholds.indices {
-            if let scheduled = state[workflow: index].scheduled { due = min(due ?? scheduled, scheduled) }
-            if let check = state[workflow: index].sustainedCheck(thresholds[index]?.sustained) { due = min(due ?? check, check) }
+        // A memory as it was made schedules nothing.
+        state.forEachWorkflowMemory { index, memory in
+            if let scheduled = memory.scheduled { due = min(due ?? scheduled, scheduled) }
+            if let check = memory.sustainedCheck(thresholds[index]?.sustained) { due = min(due ?? check, check) }
         }
         return due
     }
@@ -438,10 +439,10 @@ private struct Context {
 
     /// Workflow `index`'s ratio trigger limit, read from the traits only when they changed since.
     func traitLimit(_ index: Int, _ state: inout CustomerState) -> Double {
-        if let known = state[workflow: index].traitLimit.value { return known }
+        if let known = state.block.value(keyed: Int64(index), in: .limits) { return Double(bitPattern: UInt64(bitPattern: known)) }
         guard case .ratio(_, let path, _, _) = program.workflows[index].trigger else { return 0 }
         let limit = state.trait(path)?.number ?? 0
-        state[workflow: index].traitLimit.value = limit
+        state.block.setValue(Int64(bitPattern: limit.bitPattern), keyed: Int64(index), in: .limits)
         return limit
     }
 

@@ -41,11 +41,11 @@ public enum StateCodec {
                 out.count(0)
             }
         }
-        let suppressions = block.records(.suppressions)
-        out.count(suppressions.count)
-        for suppression in suppressions {
-            out.optionalTime(suppression.first == .min ? nil : Timestamp(rawValue: suppression.first))
-            out.optionalTime(suppression.second == .min ? nil : Timestamp(rawValue: suppression.second))
+        out.count(block.suppressionCount)
+        for index in 0..<block.suppressionCount {
+            let suppression = state.suppression(index)
+            out.optionalTime(suppression.lastStart)
+            out.optionalTime(suppression.lastEnd)
         }
         // A channel's bit is 1 << its position among all channels, as the format has it.
         out.byte(state.subscribedChannels)

@@ -14,13 +14,51 @@ struct StateBlockTests {
         block.append(cell(9), to: .metric(1))
         block.append(cell(1), to: .recentMessages)
         block.insert(cell(5), at: block.range(.metric(0)).lowerBound, into: .metric(0))
+        block.setValue(30, keyed: 3, in: .suppressions)
         #expect(firsts(block, .recentMessages) == [1])
         #expect(firsts(block, .sent) == [])
-        #expect(block.records(.suppressions).map(SuppressionState.init) == [SuppressionState(), SuppressionState()])
+        #expect(block.records(.suppressions) == [cell(3, 30)])
         #expect(firsts(block, .metric(0)) == [5, 7])
         #expect(firsts(block, .metric(1)) == [9])
         #expect(!block.isDistinct(.metric(0)) && block.isDistinct(.metric(1)), "the flags stay as parts move")
-        #expect(block.metricCount == 2)
+        #expect((block.metricCount, block.suppressionCount, block.workflowCount) == (2, 2, 1))
+    }
+
+    @Test func keyedRecordsStayInKeyOrderAndGoWhenCleared() {
+        var block = StateBlock(suppressions: 4, workflows: 0, distinct: [])
+        block.setValue(50, keyed: 5, in: .suppressions)
+        block.setValue(10, keyed: 1, in: .suppressions)
+        block.setValue(30, keyed: 3, in: .suppressions)
+        block.setValue(31, keyed: 3, in: .suppressions)
+        #expect(block.records(.suppressions) == [cell(1, 10), cell(3, 31), cell(5, 50)])
+        #expect(block.value(keyed: 3, in: .suppressions) == 31)
+        #expect(block.value(keyed: 4, in: .suppressions) == nil)
+        block.setValue(nil, keyed: 1, in: .suppressions)
+        block.setValue(nil, keyed: 2, in: .suppressions)
+        #expect(block.records(.suppressions) == [cell(3, 31), cell(5, 50)])
+    }
+
+    @Test func aWorkflowMemoryAsItWasMadeTakesNoCells() {
+        var block = StateBlock(suppressions: 0, workflows: 3, distinct: [false])
+        var memory = WorkflowMemory()
+        memory.scheduled = Timestamp(rawValue: 1_000)
+        block.setWorkflowCells(2, memory.cells(index: 2))
+        block.setWorkflowCells(0, memory.cells(index: 0))
+        #expect(block.range(.workflows).count == 2 * WorkflowMemory.cellCount)
+        #expect(block.workflowCells(1) == nil)
+        #expect(block.workflowCells(2).map(WorkflowMemory.init) == memory)
+        block.setWorkflowCells(0, nil)
+        #expect(block.range(.workflows).count == WorkflowMemory.cellCount)
+    }
+
+    @Test func limitsAreNoPartOfTheValue() {
+        var read = StateBlock(suppressions: 0, workflows: 1, distinct: [])
+        let fresh = read
+        read.setValue(42, keyed: 0, in: .limits)
+        #expect(read == fresh)
+        #expect(read.hashValue == fresh.hashValue)
+        read.forgetLimits()
+        #expect(read.records(.limits).isEmpty)
     }
 
     @Test func removingExpiredRecordsKeepsTheRestInOrderAndAppendsInTheirPlace() {
@@ -41,9 +79,9 @@ struct StateBlockTests {
         block.append(cell(1), to: .metric(0))
         let copy = block
         block.append(cell(2), to: .metric(0))
-        block[block.range(.suppressions).lowerBound] = cell(5, 6)
+        block.setValue(6, keyed: 0, in: .suppressions)
         #expect(firsts(copy, .metric(0)) == [1])
-        #expect(copy.records(.suppressions).map(SuppressionState.init) == [SuppressionState()])
+        #expect(copy.records(.suppressions).isEmpty)
         #expect(block != copy)
     }
 }
