@@ -3,12 +3,12 @@
 /// back the next one, and the runtime stores it in its changelog.
 public struct CustomerState: Sendable, Hashable {
     public var customerID: String
-    public var traits = PackedJSONObject() { didSet { forgetTraitFacts() } }
     /// The latest event time seen: the customer's own stream time.
     @PackedTime public var latestEventTime: Timestamp? = nil
     /// The workflow the customer is in, if any: one upsell at a time.
     public var run: Run?
-    /// Recent message ids, messages sent, suppressions and metrics, in one block.
+    /// Traits, recent message ids, messages sent, suppressions, workflow memories and metrics, in
+    /// one block.
     var block: StateBlock
     /// Channels the customer opted into (SMS needs this) and out of, by the latest event, as
     /// masks of ``Channel/bit``.
@@ -180,19 +180,28 @@ public struct CustomerState: Sendable, Hashable {
         set { block.replace(.recentMessages, with: newValue.map { StateBlock.Cell(first: Int64(bitPattern: $0.hash), second: $0.time.rawValue) }) }
     }
 
-    /// A trait of the customer, or of their account under `account.`.
-    public func trait(_ path: [String]) -> JSONValue? { Self.trait(path, traits, accountTraits) }
-
-    /// Reads traits as ``trait(_:)`` does, holding only the two trait objects: a closure over
-    /// the whole state would copy it on every reading.
-    var traitReader: ([String]) -> JSONValue? {
-        let (traits, accountTraits) = (traits, accountTraits)
-        return { Self.trait($0, traits, accountTraits) }
+    /// The customer's traits: a copy of their packed text, which the state block keeps.
+    public var traits: PackedJSONObject {
+        get { block.withTraitText { PackedJSONObject(text: Array($0)) } }
+        set {
+            block.setTraitText(newValue.text)
+            forgetTraitFacts()
+        }
     }
 
-    private static func trait(_ path: [String], _ traits: PackedJSONObject, _ accountTraits: PackedJSONObject) -> JSONValue? {
+    /// A trait of the customer, or of their account under `account.`.
+    public func trait(_ path: [String]) -> JSONValue? { Self.trait(path, block, accountTraits) }
+
+    /// Reads traits as ``trait(_:)`` does, holding only what holds the traits: a closure over
+    /// the whole state would copy it on every reading.
+    var traitReader: ([String]) -> JSONValue? {
+        let (block, accountTraits) = (block, accountTraits)
+        return { Self.trait($0, block, accountTraits) }
+    }
+
+    private static func trait(_ path: [String], _ block: StateBlock, _ accountTraits: PackedJSONObject) -> JSONValue? {
         if path.first == "account" { return accountTraits.value(at: path.dropFirst()) }
-        return traits.value(at: path)
+        return block.withTraitText { PackedJSONObject.value(at: path[...], in: $0) }
     }
 
     /// What the rules read from the traits, worked out when the engine next needs it.

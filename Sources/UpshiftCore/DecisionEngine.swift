@@ -249,7 +249,7 @@ private struct Context {
         case .identify:
             // The merged object is read for the facts and the dates before it is packed: its
             // lookups cost far less than scans of the packed text.
-            var traits = state.traits.object
+            var traits = state.block.withTraitText(PackedJSONObject.object)
             traits.merge(event.traits)
             state.traits = PackedJSONObject(traits)
             let account = state.accountTraits

@@ -26,34 +26,41 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
         self.init(JSONObject(members.map { (key: $0.0, value: $0.1) }))
     }
 
+    /// An object of text that ``JSONWriter`` wrote, as this type keeps it (empty for no members).
+    init(text: [UInt8]) { self.text = text }
+
     public var isEmpty: Bool { text.isEmpty }
 
     /// The whole object, read from the text.
-    public var object: JSONObject {
+    public var object: JSONObject { text.withUnsafeBufferPointer(Self.object) }
+
+    /// The object whose packed text is `text`.
+    static func object(in text: UnsafeBufferPointer<UInt8>) -> JSONObject {
         guard !text.isEmpty else { return JSONObject() }
-        return text.withUnsafeBufferPointer { bytes in
-            // The text was written by JSONWriter from an object, so it reads back as one.
-            guard case .object(let object)? = try? JSONReader.parse(bytes) else { preconditionFailure("packed text is not an object") }
-            return object
-        }
+        // The text was written by JSONWriter from an object, so it reads back as one.
+        guard case .object(let object)? = try? JSONReader.parse(text) else { preconditionFailure("packed text is not an object") }
+        return object
     }
 
     /// The value at a path of keys into nested objects, found by scanning the text; nil when a
     /// key is missing or a step is not an object. The first member of each name counts, as in
     /// ``JSONObject``. Only the value found is built.
     public func value(at path: ArraySlice<String>) -> JSONValue? {
-        guard !text.isEmpty, !path.isEmpty else { return nil }
-        return text.withUnsafeBufferPointer { bytes in
-            var start = 0
-            for name in path {
-                guard bytes[start] == UInt8(ascii: "{"), let found = Self.member(name, ofObjectAt: start, in: bytes) else { return nil }
-                start = found
-            }
-            return Self.value(at: start, in: bytes)
-        }
+        text.withUnsafeBufferPointer { Self.value(at: path, in: $0) }
     }
 
     public func value(at path: [String]) -> JSONValue? { value(at: path[...]) }
+
+    /// The value at `path` in the object whose packed text is `text`: see ``value(at:)-(ArraySlice<String>)``.
+    static func value(at path: ArraySlice<String>, in text: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+        guard !text.isEmpty, !path.isEmpty else { return nil }
+        var start = 0
+        for name in path {
+            guard text[start] == UInt8(ascii: "{"), let found = member(name, ofObjectAt: start, in: text) else { return nil }
+            start = found
+        }
+        return value(at: start, in: text)
+    }
 
     // The scans below rely on the text being JSONWriter's: valid, without whitespace, each string
     // escaped the one way the writer escapes it. They check nothing, and need not.

@@ -34,7 +34,9 @@ struct StateBlock: Sendable, Hashable {
         static let workflows = Part(number: 3)
         /// Each ratio trigger's limit as last read from the traits: a memo, no part of the value.
         static let limits = Part(number: 4)
-        static func metric(_ index: Int) -> Part { Part(number: 5 + index) }
+        /// The traits' packed text (see ``PackedJSONObject``): its length, then its bytes.
+        static let traits = Part(number: 5)
+        static func metric(_ index: Int) -> Part { Part(number: 6 + index) }
     }
 
     /// The first cells hold 32-bit counts: the number of parts, of suppressions and of workflows,
@@ -245,6 +247,36 @@ struct StateBlock: Sendable, Hashable {
             insert(repeatElement(memory.0, count: size), at: position, into: .workflows)
             cells.withUnsafeMutableBufferPointer { cells in (cells[position + 1], cells[position + 2], cells[position + 3]) = (memory.1, memory.2, memory.3) }
         case (false, nil): break
+        }
+    }
+
+    // MARK: Traits
+
+    /// Calls `body` with the traits' packed text, in place.
+    func withTraitText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        cells.withUnsafeBufferPointer { cells in
+            let range = Self.range(.traits, in: cells)
+            guard !range.isEmpty else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+            let length = Int(cells[range.lowerBound].first)
+            return body(UnsafeBufferPointer(start: UnsafeRawPointer(cells.baseAddress! + range.lowerBound + 1).assumingMemoryBound(to: UInt8.self), count: length))
+        }
+    }
+
+    /// Keeps `text` as the traits' packed text, zero-padded to whole cells.
+    mutating func setTraitText(_ text: [UInt8]) {
+        guard !text.isEmpty else { return replace(.traits, with: EmptyCollection()) }
+        var records = Array(repeating: Cell(first: 0, second: 0), count: 1 + (text.count + 15) / 16)
+        records[0].first = Int64(text.count)
+        records.withUnsafeMutableBytes { bytes in
+            text.withUnsafeBytes { bytes.baseAddress!.advanced(by: MemoryLayout<Cell>.stride).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        let range = range(.traits)
+        if range.count == records.count {
+            cells.withUnsafeMutableBufferPointer { cells in
+                for offset in records.indices { cells[range.lowerBound + offset] = records[offset] }
+            }
+        } else {
+            replace(.traits, with: records)
         }
     }
 

@@ -14,7 +14,7 @@ public enum StateCodec {
         var out = Writer()
         out.byte(version)
         out.string(state.customerID)
-        out.json(state.traits)
+        state.block.withTraitText { out.json(text: $0) }
         out.optionalString(state.accountID)
         out.json(state.accountTraits)
         out.optionalTime(state.latestEventTime)
@@ -283,8 +283,13 @@ public enum StateCodec {
 
         /// A packed object's text after its length: the same bytes as the `JSONObject` form below writes.
         mutating func json(_ object: PackedJSONObject) {
-            count(object.text.count)
-            bytes.append(contentsOf: object.text)
+            object.text.withUnsafeBufferPointer { json(text: $0) }
+        }
+
+        /// An object's packed text (see ``PackedJSONObject``) after its length.
+        mutating func json(text: UnsafeBufferPointer<UInt8>) {
+            count(text.count)
+            bytes.append(contentsOf: text)
         }
 
         /// The JSON text after its length. It is written in place, and the length, known only then,

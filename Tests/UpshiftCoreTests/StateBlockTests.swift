@@ -51,6 +51,23 @@ struct StateBlockTests {
         #expect(block.range(.workflows).count == WorkflowMemory.cellCount)
     }
 
+    @Test func traitTextIsKeptWholeAndChangesInPlaceOrGrows() {
+        var block = StateBlock(suppressions: 0, workflows: 0, distinct: [false])
+        block.append(cell(42), to: .metric(0))
+        let text = { (block: StateBlock) in block.withTraitText { String(decoding: $0, as: UTF8.self) } }
+        #expect(text(block) == "")
+        block.setTraitText(Array(#"{"plan":"starter","n":1}"#.utf8))
+        #expect(text(block) == #"{"plan":"starter","n":1}"#)
+        block.setTraitText(Array(#"{"plan":"growth","n":1}"#.utf8))
+        #expect(text(block) == #"{"plan":"growth","n":1}"#)
+        #expect(block.range(.traits).count == 3, "a length cell and two of text")
+        block.setTraitText(Array(#"{"plan":"enterprise","quota":{"api_calls":10000}}"#.utf8))
+        #expect(text(block) == #"{"plan":"enterprise","quota":{"api_calls":10000}}"#)
+        #expect(firsts(block, .metric(0)) == [42])
+        block.setTraitText([])
+        #expect(block.records(.traits).isEmpty)
+    }
+
     @Test func limitsAreNoPartOfTheValue() {
         var read = StateBlock(suppressions: 0, workflows: 1, distinct: [])
         let fresh = read
