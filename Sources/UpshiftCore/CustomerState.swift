@@ -84,7 +84,13 @@ public struct CustomerState: Sendable, Hashable {
     /// Workflow `index`'s memory.
     subscript(workflow index: Int) -> WorkflowMemory {
         get { block.workflowCells(index).map(WorkflowMemory.init) ?? WorkflowMemory() }
-        set { block.setWorkflowCells(index, newValue == WorkflowMemory() ? nil : newValue.cells(index: index)) }
+        // Found once, for both the read and the write.
+        _modify {
+            let (position, found) = block.find(Int64(index), in: .workflows, size: WorkflowMemory.cellCount)
+            var memory = found ? WorkflowMemory(block.workflowCells(at: position)) : WorkflowMemory()
+            yield &memory
+            block.setWorkflowCells(at: position, found: found, memory.isAsMade ? nil : memory.cells(index: index))
+        }
     }
 
     /// Calls `body` with each workflow's index and memory, but for those as they were made (never
@@ -335,6 +341,13 @@ public struct WorkflowMemory: Sendable, Hashable {
         assigned = flags & 1 << 33 != 0
         heldOut = flags & 1 << 34 != 0
         hasVariant = flags & 1 << 35 != 0
+    }
+
+    /// Whether the memory is as it was made: never entered, nothing held, nothing scheduled.
+    var isAsMade: Bool {
+        let cells = cells(index: 0)
+        return cells.0.first == .min && cells.0.second == .min && cells.1.first == .min && cells.1.second == .min
+            && cells.2.first == 0 && cells.2.second == 0 && cells.3.second == 0
     }
 
     /// How many times the customer entered the workflow, treatment and holdout alike.

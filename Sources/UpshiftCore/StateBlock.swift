@@ -213,11 +213,15 @@ struct StateBlock: Sendable, Hashable {
         }
     }
 
-    /// Workflow `index`'s memory, as ``WorkflowMemory/cells``; nil for one as it was made.
+    /// Workflow `index`'s memory, as ``WorkflowMemory/cells(index:)``; nil for one as it was made.
     func workflowCells(_ index: Int) -> WorkflowMemory.Cells? {
         let (position, found) = find(Int64(index), in: .workflows, size: WorkflowMemory.cellCount)
-        guard found else { return nil }
-        return cells.withUnsafeBufferPointer { cells in
+        return found ? workflowCells(at: position) : nil
+    }
+
+    /// The memory at `position`, which ``find(_:in:size:)`` gave.
+    func workflowCells(at position: Int) -> WorkflowMemory.Cells {
+        cells.withUnsafeBufferPointer { cells in
             let record = cells.baseAddress! + position
             return (record[0], record[1], record[2], record[3])
         }
@@ -235,8 +239,13 @@ struct StateBlock: Sendable, Hashable {
 
     /// Keeps workflow `index`'s memory; nil removes it (the memory as it was made).
     mutating func setWorkflowCells(_ index: Int, _ memory: WorkflowMemory.Cells?) {
+        let (position, found) = find(Int64(index), in: .workflows, size: WorkflowMemory.cellCount)
+        setWorkflowCells(at: position, found: found, memory)
+    }
+
+    /// As ``setWorkflowCells(_:_:)``, where ``find(_:in:size:)`` gave `position` and `found`.
+    mutating func setWorkflowCells(at position: Int, found: Bool, _ memory: WorkflowMemory.Cells?) {
         let size = WorkflowMemory.cellCount
-        let (position, found) = find(Int64(index), in: .workflows, size: size)
         switch (found, memory) {
         case (true, let memory?):
             cells.withUnsafeMutableBufferPointer { cells in
