@@ -34,9 +34,9 @@ struct StateBlock: Sendable, Hashable {
         static let workflows = Part(number: 3)
         /// Each ratio trigger's limit as last read from the traits: a memo, no part of the value.
         static let limits = Part(number: 4)
-        /// The traits' packed text (see ``PackedJSONObject``): its length, then its bytes.
-        static let traits = Part(number: 5)
-        static func metric(_ index: Int) -> Part { Part(number: 6 + index) }
+        static func metric(_ index: Int) -> Part { Part(number: 5 + index) }
+        // The traits' packed text (its length, then its bytes) is the last part, after the
+        // metrics: the parts an event reads or writes sit together at the front.
     }
 
     /// The first cells hold 32-bit counts: the number of parts, of suppressions and of workflows,
@@ -50,7 +50,7 @@ struct StateBlock: Sendable, Hashable {
     /// A block for `suppressions` suppressions and `workflows` workflows, and for the metrics in
     /// `distinct` (true for a distinct count): without records.
     init(suppressions: Int, workflows: Int, distinct: [Bool]) {
-        let parts = Part.metric(0).number + distinct.count
+        let parts = Part.metric(0).number + distinct.count + 1
         let header = (Self.startsAt + parts + 1 + 3) / 4
         cells = Array(repeating: Cell(first: 0, second: 0), count: header)
         cells.withUnsafeMutableBytes { bytes in
@@ -68,7 +68,10 @@ struct StateBlock: Sendable, Hashable {
     private func count(at position: Int) -> Int { cells.withUnsafeBytes { Int($0.load(fromByteOffset: position * 4, as: UInt32.self)) } }
 
     /// How many metrics, suppressions and workflows the block is for.
-    var metricCount: Int { count(at: 0) - Part.metric(0).number }
+    var metricCount: Int { count(at: 0) - Part.metric(0).number - 1 }
+
+    /// The traits' part: the last.
+    var traits: Part { Part(number: count(at: 0) - 1) }
     var suppressionCount: Int { count(at: 1) }
     var workflowCount: Int { count(at: 2) }
 
@@ -107,9 +110,17 @@ struct StateBlock: Sendable, Hashable {
         set { cells[position] = newValue }
     }
 
-    /// The first and last words, summed: what ``StreamEngine`` reads of a customer's block before
-    /// handling their events, to have its ends in the cache.
-    var ends: Int64 { cells[0].first &+ cells[cells.count - 1].second }
+    /// A word of each cache line of the parts that events use (all but the traits), summed: what
+    /// ``StreamEngine`` reads of a customer's block before handling their events, to have them
+    /// in the cache. The reads are independent of one another, so their misses overlap.
+    var hotLines: Int64 {
+        cells.withUnsafeBufferPointer { cells in
+            let end = Self.range(Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1), in: cells).lowerBound
+            var sum: Int64 = 0
+            for position in stride(from: 0, to: end, by: 4) { sum &+= cells[position].second }
+            return sum
+        }
+    }
 
     /// A part's records, as an array of their own.
     func records(_ part: Part) -> ArraySlice<Cell> { cells[range(part)] }
@@ -264,7 +275,7 @@ struct StateBlock: Sendable, Hashable {
     /// Calls `body` with the traits' packed text, in place.
     func withTraitText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         cells.withUnsafeBufferPointer { cells in
-            let range = Self.range(.traits, in: cells)
+            let range = Self.range(Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1), in: cells)
             guard !range.isEmpty else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
             let length = Int(cells[range.lowerBound].first)
             return body(UnsafeBufferPointer(start: UnsafeRawPointer(cells.baseAddress! + range.lowerBound + 1).assumingMemoryBound(to: UInt8.self), count: length))
@@ -273,19 +284,19 @@ struct StateBlock: Sendable, Hashable {
 
     /// Keeps `text` as the traits' packed text, zero-padded to whole cells.
     mutating func setTraitText(_ text: [UInt8]) {
-        guard !text.isEmpty else { return replace(.traits, with: EmptyCollection()) }
+        guard !text.isEmpty else { return replace(traits, with: EmptyCollection()) }
         var records = Array(repeating: Cell(first: 0, second: 0), count: 1 + (text.count + 15) / 16)
         records[0].first = Int64(text.count)
         records.withUnsafeMutableBytes { bytes in
             text.withUnsafeBytes { bytes.baseAddress!.advanced(by: MemoryLayout<Cell>.stride).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         }
-        let range = range(.traits)
+        let range = range(traits)
         if range.count == records.count {
             cells.withUnsafeMutableBufferPointer { cells in
                 for offset in records.indices { cells[range.lowerBound + offset] = records[offset] }
             }
         } else {
-            replace(.traits, with: records)
+            replace(traits, with: records)
         }
     }
 

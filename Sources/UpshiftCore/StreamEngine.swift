@@ -159,7 +159,7 @@ public struct StreamEngine: Sendable {
         for hash in hashes {
             guard let slot = index.firstSlot(hash: hash) else { continue }
             sum &+= customers[slot].state.customerID.utf8.count
-            sum &+= Int(truncatingIfNeeded: customers[slot].state.block.ends)
+            sum &+= Int(truncatingIfNeeded: customers[slot].state.block.hotLines)
         }
         warmth &+= sum
         return hashes

@@ -60,12 +60,12 @@ struct StateBlockTests {
         #expect(text(block) == #"{"plan":"starter","n":1}"#)
         block.setTraitText(Array(#"{"plan":"growth","n":1}"#.utf8))
         #expect(text(block) == #"{"plan":"growth","n":1}"#)
-        #expect(block.range(.traits).count == 3, "a length cell and two of text")
+        #expect(block.range(block.traits).count == 3, "a length cell and two of text")
         block.setTraitText(Array(#"{"plan":"enterprise","quota":{"api_calls":10000}}"#.utf8))
         #expect(text(block) == #"{"plan":"enterprise","quota":{"api_calls":10000}}"#)
         #expect(firsts(block, .metric(0)) == [42])
         block.setTraitText([])
-        #expect(block.records(.traits).isEmpty)
+        #expect(block.records(block.traits).isEmpty)
     }
 
     @Test func limitsAreNoPartOfTheValue() {
