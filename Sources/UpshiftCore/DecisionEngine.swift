@@ -741,7 +741,7 @@ private struct Context {
     }
 
     mutating func recordSent(_ channel: Channel, at time: Timestamp, state: inout CustomerState) {
-        state.block.append(ChannelState.SentMessage(time: time, channel: channel).cell, to: .sent)
+        state.block.append(StateBlock.Cell(first: time.rawValue, second: Int64(channel.place)), to: .sent)
         let horizon = (time - engine.longestCap).rawValue
         state.block.removeAll(from: .sent) { $0.first <= horizon }
     }

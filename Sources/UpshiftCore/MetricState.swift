@@ -1,4 +1,5 @@
-/// One customer's running value of one metric: a bounded ring of buckets, never a list of events.
+/// What a customer's state keeps of one metric, copied out of its ``StateBlock``: a bounded ring of
+/// buckets, never a list of events.
 ///
 /// Only buckets that received something are kept, in ascending order, and at most a window's
 /// worth of them (`length / bucket`, capped at 1,024 by the loader). A distinct count keeps, per
@@ -33,8 +34,6 @@ public struct MetricState: Sendable, Hashable {
             hasher.combine(entry.bucket)
         }
     }
-
-    var isEmpty: Bool { buckets.isEmpty && distinct.isEmpty }
 
     /// The metric's value at `time`: over the buckets still inside the window then.
     func value(_ metric: DecisionEngine.Metric, at time: Timestamp, anchor: Timestamp?) -> Double {

@@ -71,7 +71,11 @@ struct StateBlock: Sendable, Hashable {
     var metricCount: Int { count(at: 0) - Part.metric(0).number - 1 }
 
     /// The traits' part: the last.
-    var traits: Part { Part(number: count(at: 0) - 1) }
+    var traits: Part { cells.withUnsafeBufferPointer(Self.traits) }
+
+    private static func traits(in cells: UnsafeBufferPointer<Cell>) -> Part {
+        Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1)
+    }
     var suppressionCount: Int { count(at: 1) }
     var workflowCount: Int { count(at: 2) }
 
@@ -115,7 +119,7 @@ struct StateBlock: Sendable, Hashable {
     /// in the cache. The reads are independent of one another, so their misses overlap.
     var hotLines: Int64 {
         cells.withUnsafeBufferPointer { cells in
-            let end = Self.range(Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1), in: cells).lowerBound
+            let end = Self.range(Self.traits(in: cells), in: cells).lowerBound
             var sum: Int64 = 0
             for position in stride(from: 0, to: end, by: 4) { sum &+= cells[position].second }
             return sum
@@ -248,13 +252,8 @@ struct StateBlock: Sendable, Hashable {
         }
     }
 
-    /// Keeps workflow `index`'s memory; nil removes it (the memory as it was made).
-    mutating func setWorkflowCells(_ index: Int, _ memory: WorkflowMemory.Cells?) {
-        let (position, found) = find(Int64(index), in: .workflows, size: WorkflowMemory.cellCount)
-        setWorkflowCells(at: position, found: found, memory)
-    }
-
-    /// As ``setWorkflowCells(_:_:)``, where ``find(_:in:size:)`` gave `position` and `found`.
+    /// Keeps a workflow's memory where ``find(_:in:size:)`` gave `position` and `found` for its
+    /// index; nil removes it (the memory as it was made).
     mutating func setWorkflowCells(at position: Int, found: Bool, _ memory: WorkflowMemory.Cells?) {
         let size = WorkflowMemory.cellCount
         switch (found, memory) {
@@ -275,7 +274,7 @@ struct StateBlock: Sendable, Hashable {
     /// Calls `body` with the traits' packed text, in place.
     func withTraitText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         cells.withUnsafeBufferPointer { cells in
-            let range = Self.range(Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1), in: cells)
+            let range = Self.range(Self.traits(in: cells), in: cells)
             guard !range.isEmpty else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
             let length = Int(cells[range.lowerBound].first)
             return body(UnsafeBufferPointer(start: UnsafeRawPointer(cells.baseAddress! + range.lowerBound + 1).assumingMemoryBound(to: UInt8.self), count: length))

@@ -159,7 +159,7 @@ public enum StateCodec {
             let time = try input.time()
             let index = Int(try input.byte())
             guard index < Channel.allCases.count else { throw StateCodecError(reason: "unknown channel \(index)") }
-            return ChannelState.SentMessage(time: time, channel: Channel.allCases[index]).cell
+            return StateBlock.Cell(first: time.rawValue, second: Int64(index))
         }
         state.block.replace(.sent, with: sent)
         let workflows = try (0..<input.count()).map { _ throws(StateCodecError) in
@@ -213,9 +213,10 @@ public enum StateCodec {
                 state.run = run
             }
         }
-        state.recentMessages = try (0..<input.count()).map { _ throws(StateCodecError) in
-            CustomerState.MessageMark(hash: try input.fixed(), time: try input.time())
+        let recent = try (0..<input.count()).map { _ throws(StateCodecError) in
+            StateBlock.Cell(first: Int64(bitPattern: try input.fixed()), second: try input.time().rawValue)
         }
+        state.block.replace(.recentMessages, with: recent)
         state.lateEvents = try input.count()
         state.aliases = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
         if format >= 2 {

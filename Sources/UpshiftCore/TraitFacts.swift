@@ -85,7 +85,10 @@ extension SuppressionDefinition {
 }
 
 extension Channel {
-    /// The channel's bit in a mask of channels.
+    /// The channel's place among all channels, as a state keeps a message sent on it.
+    var place: Int { bit.trailingZeroBitCount }
+
+    /// The channel's bit in a mask of channels: 1 << its place.
     var bit: UInt8 {
         switch self {
         case .email: 1

@@ -8,6 +8,11 @@ struct StateBlockTests {
 
     private func firsts(_ block: StateBlock, _ part: StateBlock.Part) -> [Int64] { block.records(part).map(\.first) }
 
+    private func setWorkflow(_ index: Int, _ memory: WorkflowMemory.Cells?, in block: inout StateBlock) {
+        let (position, found) = block.find(Int64(index), in: .workflows, size: WorkflowMemory.cellCount)
+        block.setWorkflowCells(at: position, found: found, memory)
+    }
+
     @Test func aPartThatGrowsMovesOnlyThePartsAfterIt() {
         var block = StateBlock(suppressions: 2, workflows: 1, distinct: [false, true])
         block.append(cell(7), to: .metric(0))
@@ -42,12 +47,12 @@ struct StateBlockTests {
         var block = StateBlock(suppressions: 0, workflows: 3, distinct: [false])
         var memory = WorkflowMemory()
         memory.scheduled = Timestamp(rawValue: 1_000)
-        block.setWorkflowCells(2, memory.cells(index: 2))
-        block.setWorkflowCells(0, memory.cells(index: 0))
+        setWorkflow(2, memory.cells(index: 2), in: &block)
+        setWorkflow(0, memory.cells(index: 0), in: &block)
         #expect(block.range(.workflows).count == 2 * WorkflowMemory.cellCount)
         #expect(block.workflowCells(1) == nil)
         #expect(block.workflowCells(2).map(WorkflowMemory.init) == memory)
-        block.setWorkflowCells(0, nil)
+        setWorkflow(0, nil, in: &block)
         #expect(block.range(.workflows).count == WorkflowMemory.cellCount)
     }
 
