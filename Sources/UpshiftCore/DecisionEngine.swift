@@ -251,7 +251,7 @@ private struct Context {
             // lookups cost far less than scans of the packed text.
             var traits = state.block.withTraitText(PackedJSONObject.object)
             traits.merge(event.traits)
-            state.traits = PackedJSONObject(traits)
+            state.setTraits(traits)
             let account = state.accountTraits
             let trait = { (path: [String]) in path.first == "account" ? account.value(at: path.dropFirst()) : traits.value(at: path) }
             engine.learnTraitFacts(&state, from: trait)

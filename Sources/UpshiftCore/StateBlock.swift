@@ -282,20 +282,17 @@ struct StateBlock: Sendable, Hashable {
     }
 
     /// Keeps `text` as the traits' packed text, zero-padded to whole cells.
-    mutating func setTraitText(_ text: [UInt8]) {
+    mutating func setTraitText(_ text: some Collection<UInt8>) {
         guard !text.isEmpty else { return replace(traits, with: EmptyCollection()) }
-        var records = Array(repeating: Cell(first: 0, second: 0), count: 1 + (text.count + 15) / 16)
-        records[0].first = Int64(text.count)
-        records.withUnsafeMutableBytes { bytes in
-            text.withUnsafeBytes { bytes.baseAddress!.advanced(by: MemoryLayout<Cell>.stride).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        }
-        let range = range(traits)
-        if range.count == records.count {
-            cells.withUnsafeMutableBufferPointer { cells in
-                for offset in records.indices { cells[range.lowerBound + offset] = records[offset] }
-            }
-        } else {
-            replace(traits, with: records)
+        let needed = 1 + (text.count + 15) / 16
+        if range(traits).count != needed { replace(traits, with: repeatElement(Cell(first: 0, second: 0), count: needed)) }
+        let start = range(traits).lowerBound
+        cells.withUnsafeMutableBufferPointer { cells in
+            cells[start] = Cell(first: Int64(text.count), second: 0)
+            // The last cell zeroed first: its bytes past the text are padding.
+            cells[start + needed - 1] = Cell(first: 0, second: 0)
+            let bytes = UnsafeMutableRawBufferPointer(start: cells.baseAddress! + start + 1, count: (needed - 1) * MemoryLayout<Cell>.stride)
+            bytes.copyBytes(from: text)
         }
     }
 
