@@ -135,10 +135,14 @@ extension JSONWriter {
     /// A member's name and colon, after a comma unless it is the first; the names here are plain
     /// ASCII and need no escaping.
     private mutating func member(_ name: StaticString, first: Bool = false) {
-        if !first { append(byte: UInt8(ascii: ",")) }
-        append(byte: UInt8(ascii: "\""))
-        append(bytes: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        append(byte: UInt8(ascii: "\""))
-        append(byte: UInt8(ascii: ":"))
+        let comma = first ? 0 : 1
+        let count = name.utf8CodeUnitCount
+        append(count: comma + count + 3) { out in
+            if comma == 1 { out[0] = UInt8(ascii: ",") }
+            out[comma] = UInt8(ascii: "\"")
+            (out + comma + 1).update(from: name.utf8Start, count: count)
+            out[comma + count + 1] = UInt8(ascii: "\"")
+            out[comma + count + 2] = UInt8(ascii: ":")
+        }
     }
 }

@@ -120,10 +120,12 @@ public enum ISO8601 {
 
     public static func format(_ timestamp: Timestamp) -> String {
         // Digits written in place, no intermediate Strings.
-        let text = String(unsafeUninitializedCapacity: 24) { buffer in
-            digits(of: timestamp) { byte, position in buffer[position] = byte } ? 24 : 0
+        if fourDigitYears.contains(timestamp.rawValue) {
+            return String(unsafeUninitializedCapacity: 24) { buffer in
+                digits(of: timestamp, into: buffer.baseAddress!)
+                return 24
+            }
         }
-        if !text.isEmpty { return text }
         let ms = timestamp.rawValue
         let days = floorDivide(ms, 86_400_000)
         let rest = ms - days * 86_400_000
@@ -137,42 +139,36 @@ public enum ISO8601 {
     }
 
     /// Appends the timestamp as ``format(_:)`` writes it, without making a String in between for
-    /// the years 0 to 9999: the digits go to a buffer on the stack, then in with one append.
-    static func append(_ timestamp: Timestamp, to bytes: inout [UInt8]) {
-        let written = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
-            guard digits(of: timestamp, { byte, position in buffer[position] = byte }) else { return false }
-            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
-            return true
-        }
-        if !written { bytes.append(contentsOf: format(timestamp).utf8) }
+    /// the years 0 to 9999: the digits are written in place.
+    static func append(_ timestamp: Timestamp, to writer: inout JSONWriter) {
+        guard fourDigitYears.contains(timestamp.rawValue) else { return writer.append(format(timestamp)) }
+        writer.append(count: 24) { out in digits(of: timestamp, into: out) }
     }
 
-    /// Hands each of the 24 bytes of a timestamp in the years 0 to 9999 to `put` with its
-    /// position; false, with nothing handed, for other years.
-    private static func digits(of timestamp: Timestamp, _ put: (UInt8, Int) -> Void) -> Bool {
+    /// The times of the years 0 to 9999, in milliseconds since 1970: those ``digits(of:into:)`` writes.
+    private static var fourDigitYears: Range<Int64> { -62_167_219_200_000..<253_402_300_800_000 }
+
+    /// Writes the 24 bytes of a timestamp in the years 0 to 9999 at `out`.
+    private static func digits(of timestamp: Timestamp, into out: UnsafeMutablePointer<UInt8>) {
         let ms = timestamp.rawValue
         let days = floorDivide(ms, 86_400_000)
         let rest = ms - days * 86_400_000
         let (year, month, day) = civil(fromDays: days)
-        guard (0...9999).contains(year) else { return false }
-        var position = 0
-        func field(_ value: Int64, _ width: Int, then separator: Unicode.Scalar) {
+        func put(_ value: Int64, width: Int, at position: Int, then separator: Unicode.Scalar) {
             var value = value
-            for offset in stride(from: width - 1, through: 0, by: -1) {
-                put(UInt8(ascii: "0") + UInt8(value % 10), position + offset)
+            for offset in stride(from: position + width - 1, through: position, by: -1) {
+                out[offset] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
                 value /= 10
             }
-            put(UInt8(ascii: separator), position + width)
-            position += width + 1
+            out[position + width] = UInt8(ascii: separator)
         }
-        field(year, 4, then: "-")
-        field(month, 2, then: "-")
-        field(day, 2, then: "T")
-        field(rest / 3_600_000, 2, then: ":")
-        field(rest / 60_000 % 60, 2, then: ":")
-        field(rest / 1000 % 60, 2, then: ".")
-        field(rest % 1000, 3, then: "Z")
-        return true
+        put(year, width: 4, at: 0, then: "-")
+        put(month, width: 2, at: 5, then: "-")
+        put(day, width: 2, at: 8, then: "T")
+        put(rest / 3_600_000, width: 2, at: 11, then: ":")
+        put(rest / 60_000 % 60, width: 2, at: 14, then: ":")
+        put(rest / 1000 % 60, width: 2, at: 17, then: ".")
+        put(rest % 1000, width: 3, at: 20, then: "Z")
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

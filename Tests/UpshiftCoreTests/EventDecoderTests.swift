@@ -168,6 +168,13 @@ struct EventDecoderTests {
         #expect(throws: JSONSyntaxError.self) { try JSONReader.parse("\"abcdefghijkl\u{01}mn\"") }
     }
 
+    @Test func escapesInARowAndAtTheEndAreEachWritten() throws {
+        var writer = JSONWriter()
+        writer.write(string: "\"\\\n\u{02}x\"")
+        #expect(writer.text == #""\"\\\n\u0002x\"""#)
+        #expect(try JSONReader.parse(writer.text) == .string("\"\\\n\u{02}x\""))
+    }
+
     /// The error a call throws, as text, or nil when it succeeds.
     private func verdict(_ body: () throws -> Any) -> String? {
         do {
