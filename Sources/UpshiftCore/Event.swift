@@ -148,12 +148,12 @@ public struct EventDecoder: Sendable {
 
     private static func event(from record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event {
         let kind = try eventKind(record, in: bytes)
-        let userID = try optionalString(record, .userId)
-        let anonymousID = try optionalString(record, .anonymousId)
+        let userID = try optionalString(record, .userId, in: bytes)
+        let anonymousID = try optionalString(record, .anonymousId, in: bytes)
         guard let customerID = userID ?? anonymousID else {
             throw EventError(field: "userId", problem: .missing, reason: "missing: a record needs a userId or an anonymousId")
         }
-        let messageID = try requiredString(record, .messageId)
+        let messageID = try requiredString(record, .messageId, in: bytes)
         let timestamp = try eventTime(record, in: bytes)
         // Every field is worked out before the event is made: an event made and then changed was
         // copied twice, each of its strings and objects retained and released again.
@@ -162,14 +162,14 @@ public struct EventDecoder: Sendable {
         var previousID: String?
         switch kind {
         case .track:
-            name = try requiredString(record, .event)
+            name = try requiredString(record, .event, in: bytes)
         case .page, .screen:
-            name = try optionalString(record, .name)
+            name = try optionalString(record, .name, in: bytes)
         case .group:
-            groupID = try requiredString(record, .groupId)
+            groupID = try requiredString(record, .groupId, in: bytes)
         case .alias:
             guard userID != nil else { throw EventError(field: "userId", problem: .missing, reason: "missing: an alias call needs the userId it links to") }
-            previousID = try requiredString(record, .previousId)
+            previousID = try requiredString(record, .previousId, in: bytes)
         case .identify:
             break
         }
@@ -188,15 +188,8 @@ public struct EventDecoder: Sendable {
 
     /// The record's `type`, matched on its bytes when it is a plain string: no String is made of it.
     private static func eventKind(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Event.Kind {
-        let typeName: String
-        if let range = record.plainType {
-            let text = UnsafeBufferPointer(rebasing: bytes[range])
-            if let kind = Event.Kind.named(text) { return kind }
-            guard !text.isEmpty else { throw EventError(field: "type", problem: .empty, reason: "empty string") }
-            typeName = String(decoding: text, as: UTF8.self)
-        } else {
-            typeName = try requiredString(record, .type)
-        }
+        if case .text(let range)? = record[.type], let kind = Event.Kind.named(UnsafeBufferPointer(rebasing: bytes[range])) { return kind }
+        let typeName = try requiredString(record, .type, in: bytes)
         guard let kind = Event.Kind(rawValue: typeName) else {
             throw EventError(
                 field: "type", problem: .unknownType,
@@ -207,7 +200,7 @@ public struct EventDecoder: Sendable {
 
     private static func eventTime(_ record: RecordFields, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> Timestamp {
         for field in RecordFields.Field.times {
-            switch record[time: field] {
+            switch record[field] {
             case nil, .value(.null)?:
                 continue
             case .text(let range)?:
@@ -228,25 +221,29 @@ public struct EventDecoder: Sendable {
         throw EventError(field: "timestamp", problem: .missing, reason: "missing: a record needs a timestamp, originalTimestamp or receivedAt")
     }
 
-    private static func requiredString(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> String {
-        guard let value = try optionalString(record, field) else {
+    private static func requiredString(_ record: RecordFields, _ field: RecordFields.Field, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> String {
+        guard let value = try optionalString(record, field, in: bytes) else {
             throw EventError(field: field.name, problem: .missing, reason: "missing")
         }
         return value
     }
 
-    private static func optionalString(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> String? {
-        switch record[value: field] {
-        case nil, .null?: return nil
-        case .string(let text)?:
+    /// The field's text: a plain string is made a String from the record's bytes here, once.
+    private static func optionalString(_ record: RecordFields, _ field: RecordFields.Field, in bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> String? {
+        switch record[field] {
+        case nil, .value(.null)?: return nil
+        case .text(let range)?:
+            guard !range.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        case .value(.string(let text))?:
             guard !text.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
             return text
-        case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected a string, got \(other.typeName)")
+        case .value(let other)?: throw EventError(field: field.name, problem: .wrongType, reason: "expected a string, got \(other.typeName)")
         }
     }
 
     private static func optionalObject(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> JSONObject {
-        switch record[value: field] {
+        switch record[object: field] {
         case nil, .null?: return JSONObject()
         case .object(let object)?: return object
         case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
@@ -264,72 +261,71 @@ private struct RecordFields {
 
         /// The event times, in order of preference.
         static let times: [Field] = [.timestamp, .originalTimestamp, .receivedAt]
-        /// The field a key names, by its length and first byte, then checked whole.
+        /// The field a key names, by its length and a byte, then checked whole. Each branch
+        /// names its candidate, so that its key is a constant and the check a few word compares.
         static func named(_ key: UnsafeBufferPointer<UInt8>) -> Field? {
-            guard let first = key.first else { return nil }
-            let candidate: Field? =
-                switch (key.count, first) {
-                case (4, UInt8(ascii: "t")): .type
-                case (4, UInt8(ascii: "n")): .name
-                case (5, UInt8(ascii: "e")): .event
-                case (6, UInt8(ascii: "u")): .userId
-                case (6, UInt8(ascii: "t")): .traits
-                case (7, UInt8(ascii: "g")): .groupId
-                case (7, UInt8(ascii: "c")): .context
-                case (9, UInt8(ascii: "m")): .messageId
-                case (9, UInt8(ascii: "t")): .timestamp
-                case (10, UInt8(ascii: "p")): key[2] == UInt8(ascii: "o") ? .properties : .previousId
-                case (10, UInt8(ascii: "r")): .receivedAt
-                case (11, UInt8(ascii: "a")): .anonymousId
-                case (17, UInt8(ascii: "o")): .originalTimestamp
-                default: nil
-                }
-            return candidate.flatMap { field in memcmpEqual(field.key.utf8Start, key.baseAddress!, key.count) ? field : nil }
+            guard let start = key.baseAddress else { return nil }
+            @inline(__always) func check(_ field: Field) -> Field? {
+                memcmpEqual(field.key.utf8Start, start, key.count) ? field : nil
+            }
+            switch key.count {
+            case 4: return start[0] == UInt8(ascii: "t") ? check(.type) : check(.name)
+            case 5: return check(.event)
+            case 6: return start[0] == UInt8(ascii: "u") ? check(.userId) : check(.traits)
+            case 7: return start[0] == UInt8(ascii: "g") ? check(.groupId) : check(.context)
+            case 9: return start[0] == UInt8(ascii: "m") ? check(.messageId) : check(.timestamp)
+            case 10:
+                if start[0] == UInt8(ascii: "r") { return check(.receivedAt) }
+                return start[2] == UInt8(ascii: "o") ? check(.properties) : check(.previousId)
+            case 11: return check(.anonymousId)
+            case 17: return check(.originalTimestamp)
+            default: return nil
+            }
         }
 
         var name: String { key.withUTF8Buffer { String(decoding: $0, as: UTF8.self) } }
 
         /// The key as bytes, to compare with a record's keys without making a String of each.
         var key: StaticString {
-            switch self {
-            case .type: "type"
-            case .userId: "userId"
-            case .anonymousId: "anonymousId"
-            case .messageId: "messageId"
-            case .event: "event"
-            case .name: "name"
-            case .properties: "properties"
-            case .traits: "traits"
-            case .groupId: "groupId"
-            case .previousId: "previousId"
-            case .timestamp: "timestamp"
-            case .originalTimestamp: "originalTimestamp"
-            case .receivedAt: "receivedAt"
-            case .context: "context"
+            @inline(__always) get {
+                switch self {
+                case .type: "type"
+                case .userId: "userId"
+                case .anonymousId: "anonymousId"
+                case .messageId: "messageId"
+                case .event: "event"
+                case .name: "name"
+                case .properties: "properties"
+                case .traits: "traits"
+                case .groupId: "groupId"
+                case .previousId: "previousId"
+                case .timestamp: "timestamp"
+                case .originalTimestamp: "originalTimestamp"
+                case .receivedAt: "receivedAt"
+                case .context: "context"
+                }
             }
         }
     }
 
-    /// An event time as found: the bytes of a plain string, parsed without making a String, or any
-    /// other value, for its error.
-    enum Time {
+    /// A field's value as found: where a string without escapes stands in the record (nearly
+    /// every string), made a String only if the event needs it, or any other value, decoded.
+    enum Found {
         case text(Range<Int>)
         case value(JSONValue)
     }
 
-    private var type, userId, anonymousId, messageId, event, name, properties, traits, groupId, previousId: JSONValue?
-    private var timestamp, originalTimestamp, receivedAt: Time?
+    private var type, userId, anonymousId, messageId, event, name, groupId, previousId: Found?
+    private var timestamp, originalTimestamp, receivedAt: Found?
+    private var properties, traits: JSONValue?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
-    /// Where `type` stands when it is a string without escapes (nearly always): its bytes are
-    /// matched against the kinds' names, and `type` above stays nil.
-    var plainType: Range<Int>?
     /// Bit `field.rawValue` for each field already read: a later member of the same name is
     /// skipped. A bit test, where asking the subscript would copy the record and the value out.
     private var seen: UInt16 = 0
 
-    /// The value of a field other than the times and `context`.
-    subscript(value field: Field) -> JSONValue? {
+    /// A field other than `properties`, `traits` and `context`.
+    subscript(field: Field) -> Found? {
         @inline(__always) get {
             switch field {
             case .type: type
@@ -338,11 +334,12 @@ private struct RecordFields {
             case .messageId: messageId
             case .event: event
             case .name: name
-            case .properties: properties
-            case .traits: traits
             case .groupId: groupId
             case .previousId: previousId
-            case .timestamp, .originalTimestamp, .receivedAt, .context: nil
+            case .timestamp: timestamp
+            case .originalTimestamp: originalTimestamp
+            case .receivedAt: receivedAt
+            case .properties, .traits, .context: nil
             }
         }
         set {
@@ -353,32 +350,21 @@ private struct RecordFields {
             case .messageId: messageId = newValue
             case .event: event = newValue
             case .name: name = newValue
-            case .properties: properties = newValue
-            case .traits: traits = newValue
             case .groupId: groupId = newValue
             case .previousId: previousId = newValue
-            case .timestamp, .originalTimestamp, .receivedAt, .context: break
+            case .timestamp: timestamp = newValue
+            case .originalTimestamp: originalTimestamp = newValue
+            case .receivedAt: receivedAt = newValue
+            case .properties, .traits, .context: break
             }
         }
     }
 
-    /// One of the three event times.
-    subscript(time field: Field) -> Time? {
-        @inline(__always) get {
-            switch field {
-            case .timestamp: timestamp
-            case .originalTimestamp: originalTimestamp
-            case .receivedAt: receivedAt
-            default: nil
-            }
-        }
+    /// `properties` or `traits`.
+    subscript(object field: Field) -> JSONValue? {
+        @inline(__always) get { field == .traits ? traits : field == .properties ? properties : nil }
         set {
-            switch field {
-            case .timestamp: timestamp = newValue
-            case .originalTimestamp: originalTimestamp = newValue
-            case .receivedAt: receivedAt = newValue
-            default: break
-            }
+            if field == .traits { traits = newValue } else if field == .properties { properties = newValue }
         }
     }
 
@@ -391,22 +377,15 @@ private struct RecordFields {
                 let start = reader.index
                 try reader.skipValue()
                 context = start..<reader.index
-            case .type:
-                if reader.atString {
-                    let text = try reader.rawString()
-                    if text.escaped { type = .string(reader.text(of: text)) } else { plainType = text.range }
-                } else {
-                    type = try reader.value()
-                }
-            case .timestamp, .originalTimestamp, .receivedAt:
-                if reader.atString {
-                    let text = try reader.rawString()
-                    self[time: field] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
-                } else {
-                    self[time: field] = .value(try reader.value())
-                }
+            case .properties, .traits:
+                self[object: field] = try reader.value()
             default:
-                self[value: field] = try reader.value()
+                if reader.atString {
+                    let text = try reader.rawString()
+                    self[field] = text.escaped ? .value(.string(reader.text(of: text))) : .text(text.range)
+                } else {
+                    self[field] = .value(try reader.value())
+                }
             }
         }
     }
