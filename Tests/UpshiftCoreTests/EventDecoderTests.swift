@@ -97,12 +97,19 @@ struct EventDecoderTests {
         ("2026-03-01", "2026-03-01T00:00:00.000Z"),
         ("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z"),
         ("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z"),
+        // The written form, read at its fixed places: a leap second is held at :59, as the general reader holds it.
+        ("2024-02-29T23:59:60.250Z", "2024-02-29T23:59:59.250Z"),
+        ("0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z"),
     ])
     func parsesISO8601WithAndWithoutFractionsAndOffsets(text: String, utc: String) {
         #expect(ISO8601.parse(text)?.description == utc)
     }
 
-    @Test(arguments: ["2026-3-01T10:00:00Z", "2026-03-01T25:00:00Z", "2026-03-01T10:00:00+25:00", "2026-03-01T10:00:00Zjunk", "2025-02-29"])
+    @Test(arguments: [
+        "2026-3-01T10:00:00Z", "2026-03-01T25:00:00Z", "2026-03-01T10:00:00+25:00", "2026-03-01T10:00:00Zjunk", "2025-02-29",
+        "2025-02-29T10:00:00.000Z", "2026-13-01T10:00:00.000Z", "2026-03-01T24:00:00.000Z", "2026-03-01T10:60:00.000Z",
+        "2026-03-01T10:00:00.0a0Z", "2026-03-01T10:00:00.000Q",
+    ])
     func refusesMalformedDates(text: String) {
         #expect(ISO8601.parse(text) == nil)
     }
