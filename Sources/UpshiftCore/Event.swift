@@ -37,9 +37,13 @@ public struct Event: Sendable, Hashable {
     public var customerID: String
     public var userID: String?
     public var anonymousID: String?
-    public var messageID: String
+    // The event time is declared before the message id, unlike in the initializer below, so that
+    // the memberwise initializer Swift makes differs from it and it can call that one. An
+    // initializer that sets each field itself had every decoded event copied once (each string
+    // and object retained, then released) on its way out of the decoder.
     /// Event time: `timestamp`, else `originalTimestamp`, else `receivedAt`.
     public var timestamp: Timestamp
+    public var messageID: String
     /// The `event` of a track call, or the `name` of a page or screen call.
     public var name: String?
     public var properties: JSONObject
@@ -48,23 +52,17 @@ public struct Event: Sendable, Hashable {
     public var groupID: String?
     /// The id an `alias` call links to `userId`.
     public var previousID: String?
+}
 
+extension Event {
     public init(
         kind: Kind, customerID: String, userID: String? = nil, anonymousID: String? = nil, messageID: String,
         timestamp: Timestamp, name: String? = nil, properties: JSONObject = JSONObject(),
         traits: JSONObject = JSONObject(), groupID: String? = nil, previousID: String? = nil
     ) {
-        self.kind = kind
-        self.customerID = customerID
-        self.userID = userID
-        self.anonymousID = anonymousID
-        self.messageID = messageID
-        self.timestamp = timestamp
-        self.name = name
-        self.properties = properties
-        self.traits = traits
-        self.groupID = groupID
-        self.previousID = previousID
+        self.init(
+            kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, timestamp: timestamp, messageID: messageID,
+            name: name, properties: properties, traits: traits, groupID: groupID, previousID: previousID)
     }
 }
 
