@@ -573,28 +573,35 @@ public struct JSONWriter {
     }
 
     public mutating func write(string: String) {
-        var string = string
-        string.withUTF8 { utf8 in
-            var start = nextByteToEscape(in: utf8, from: 0)
-            // Most strings need no escape: quotes and bytes go in at once.
-            guard start < utf8.count else {
-                return append(count: utf8.count + 2) { out in
-                    out[0] = UInt8(ascii: "\"")
-                    if let text = utf8.baseAddress { (out + 1).update(from: text, count: utf8.count) }
-                    out[utf8.count + 1] = UInt8(ascii: "\"")
-                }
-            }
-            // Runs of plain bytes are copied whole; only quotes, backslashes and controls are escaped.
-            bytes.append(UInt8(ascii: "\""))
-            append(bytes: UnsafeBufferPointer(rebasing: utf8[..<start]))
-            while start < utf8.count {
-                escape(utf8[start])
-                let index = nextByteToEscape(in: utf8, from: start + 1)
-                append(bytes: UnsafeBufferPointer(rebasing: utf8[(start + 1)..<index]))
-                start = index
-            }
-            bytes.append(UInt8(ascii: "\""))
+        // In place, without the copy `withUTF8` needs (a retain and a release); a string not
+        // stored as UTF-8 (bridged, on Apple platforms) is copied once.
+        guard string.utf8.withContiguousStorageIfAvailable({ write(utf8: $0) }) != nil else {
+            var copy = string
+            return copy.withUTF8 { write(utf8: $0) }
         }
+    }
+
+    /// A string's UTF-8 bytes, quoted and escaped.
+    private mutating func write(utf8: UnsafeBufferPointer<UInt8>) {
+        var start = nextByteToEscape(in: utf8, from: 0)
+        // Most strings need no escape: quotes and bytes go in at once.
+        guard start < utf8.count else {
+            return append(count: utf8.count + 2) { out in
+                out[0] = UInt8(ascii: "\"")
+                if let text = utf8.baseAddress { (out + 1).update(from: text, count: utf8.count) }
+                out[utf8.count + 1] = UInt8(ascii: "\"")
+            }
+        }
+        // Runs of plain bytes are copied whole; only quotes, backslashes and controls are escaped.
+        bytes.append(UInt8(ascii: "\""))
+        append(bytes: UnsafeBufferPointer(rebasing: utf8[..<start]))
+        while start < utf8.count {
+            escape(utf8[start])
+            let index = nextByteToEscape(in: utf8, from: start + 1)
+            append(bytes: UnsafeBufferPointer(rebasing: utf8[(start + 1)..<index]))
+            start = index
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Appends `count` bytes, which `write` puts at the pointer it is given. Room is made once
