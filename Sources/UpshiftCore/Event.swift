@@ -367,8 +367,14 @@ private struct RecordFields {
     }
 
     mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
-        try reader.members { reader, key throws(JSONSyntaxError) in
-            guard let field = Self.field(key, reader), seen & 1 << field.rawValue == 0 else { return try reader.skipValue() }
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextMember(first: first) {
+            first = false
+            guard let field = Self.field(key, reader), seen & 1 << field.rawValue == 0 else {
+                try reader.skipValue()
+                continue
+            }
             seen |= 1 << field.rawValue
             switch field {
             case .context:

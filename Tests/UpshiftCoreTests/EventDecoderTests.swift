@@ -150,6 +150,19 @@ struct EventDecoderTests {
         #expect(error?.problem == .malformed)
     }
 
+    @Test(arguments: [
+        (#"{"a" 1}"#, "invalid JSON at byte 5: expected ':'"),
+        (#"{"a":1 "b":2}"#, "invalid JSON at byte 7: expected ',' or '}'"),
+        (#"{"a":1,}"#, "invalid JSON at byte 7: expected a member name"),
+        (#"{ }"#, nil),
+        (#"{"a":{"b":{}} , "c" : [ ] }"#, nil),
+        (#"{"a":1"#, "invalid JSON at byte 6: unexpected end of input in an object"),
+        (String(repeating: #"{"a":"#, count: 65) + "1" + String(repeating: "}", count: 65), "invalid JSON at byte 320: nested deeper than 64 levels"),
+    ])
+    func objectsAreCheckedMemberByMember(text: String, message: String?) {
+        #expect(verdict { try JSONReader.parse(text) } == message)
+    }
+
     @Test func skippedMembersAreCheckedAsTheTreeReaderChecksThem() {
         // Whatever sits in a member the decoder skips, it fails or passes with the reader's own verdict.
         let values = [#""a\u0041\ud83d\ude00""#, #""\ud83d""#, #""tab\there""#, #"[1,{"a":[true,false,null]},-2.5e3]"#, #"01"#, #"{"a":}"#, #""\u12""#]
