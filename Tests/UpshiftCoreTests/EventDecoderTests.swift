@@ -100,6 +100,8 @@ struct EventDecoderTests {
         // The written form, read at its fixed places: a leap second is held at :59, as the general reader holds it.
         ("2024-02-29T23:59:60.250Z", "2024-02-29T23:59:59.250Z"),
         ("0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z"),
+        ("0987-06-05T04:03:02.05Z", "0987-06-05T04:03:02.050Z"),
+        ("2026-03-01T10:00:00.005Z", "2026-03-01T10:00:00.005Z"),
     ])
     func parsesISO8601WithAndWithoutFractionsAndOffsets(text: String, utc: String) {
         #expect(ISO8601.parse(text)?.description == utc)
