@@ -368,9 +368,7 @@ private struct RecordFields {
 
     mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
         try reader.beginObject()
-        var first = true
-        while let key = try reader.nextMember(first: first) {
-            first = false
+        while let key = try reader.nextMember() {
             guard let field = Self.field(key, reader), seen & 1 << field.rawValue == 0 else {
                 try reader.skipValue()
                 continue

@@ -127,6 +127,8 @@ public struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
     private(set) var index = 0
     private var depth = 0
+    /// Between ``beginObject()`` and the first ``nextMember()``: no comma comes before the name.
+    private var atObjectStart = false
     private static let maximumDepth = 64
 
     public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
@@ -194,11 +196,7 @@ public struct JSONReader {
         switch bytes[index] {
         case UInt8(ascii: "{"):
             try beginObject()
-            var first = true
-            while try nextMember(first: first) != nil {
-                first = false
-                try skipValue()
-            }
+            while try nextMember() != nil { try skipValue() }
         case UInt8(ascii: "["): try elements { reader throws(JSONSyntaxError) in try reader.skipValue() }
         case UInt8(ascii: "\""): _ = try rawString()
         case UInt8(ascii: "t"): try literal("true")
@@ -225,7 +223,7 @@ public struct JSONReader {
     private mutating func object() throws(JSONSyntaxError) -> JSONObject {
         var members: [(key: String, value: JSONValue)] = []
         try beginObject()
-        while let key = try nextMember(first: members.isEmpty) {
+        while let key = try nextMember() {
             // Most objects of an event have a few members: one allocation instead of a doubling series.
             if members.isEmpty { members.reserveCapacity(8) }
             members.append((text(of: key), try value()))
@@ -239,21 +237,23 @@ public struct JSONReader {
         return values
     }
 
-    /// Steps into the object at the reader; ``nextMember(first:)`` then reads its members' names.
+    /// Steps into the object at the reader; ``nextMember()`` then reads its members' names.
     /// A loop over them keeps the reader's place in a register: a closure handed each member
     /// cost reading a record about 5% more instructions.
     @inline(__always)
     mutating func beginObject() throws(JSONSyntaxError) {
         try enter()
         index += 1
+        atObjectStart = true
     }
 
     /// The name of the object's next member, with the reader at its value (which the caller must
-    /// read), or nil past the object's end. `first` for the first call after ``beginObject()``.
+    /// read), or nil past the object's end.
     @inline(__always)
-    mutating func nextMember(first: Bool) throws(JSONSyntaxError) -> RawString? {
+    mutating func nextMember() throws(JSONSyntaxError) -> RawString? {
         skipWhitespace()
-        if first {
+        if atObjectStart {
+            atObjectStart = false
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { return endObject() }
         } else {
             guard index < bytes.count else { throw error("unexpected end of input in an object") }

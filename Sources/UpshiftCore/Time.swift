@@ -120,8 +120,8 @@ public enum ISO8601 {
     }
 
     /// The form ``format(_:)`` writes and nearly every record carries, `2026-03-01T10:00:00.000Z`,
-    /// read at its fixed places: a third of the instructions of the general reader. Nil for
-    /// anything else, which that reader then judges.
+    /// read at its fixed places, for about three quarters of the general reader's instructions.
+    /// Nil for anything else, which that reader then judges.
     private static func parseWritten(_ bytes: UnsafeBufferPointer<UInt8>) -> Timestamp? {
         guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"),
             bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z")
