@@ -6,13 +6,23 @@
 // groups), and for the whole path (decode a poll's worth of lines, state update, rules, timers,
 // output encoding), and the bytes of state per customer as the changelog would store it.
 //
-//   swift run -c release EngineThroughput [events] [customers]
+//   swift run -c release EngineThroughput [events] [customers] [--profile whole|grouped]
+//
+// With `--profile`, only that part runs, once, untimed, inside a function of its own
+// (`wholePath(_:)` or `groupedEngine(_:)`), so that a profiler can count it alone: the README's
+// Decision engine section gives the callgrind command.
 
 import Foundation
 import UpshiftCore
 
-let eventCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 1_000_000
-let customerCount = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 100_000
+var arguments = Array(CommandLine.arguments.dropFirst())
+var profiled: String?
+if let flag = arguments.firstIndex(of: "--profile") {
+    profiled = flag + 1 < arguments.count ? arguments[flag + 1] : ""
+    arguments.removeSubrange(flag..<min(flag + 2, arguments.count))
+}
+let eventCount = arguments.count > 0 ? Int(arguments[0])! : 1_000_000
+let customerCount = arguments.count > 1 ? Int(arguments[1])! : 100_000
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
@@ -48,6 +58,69 @@ func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// What the whole path made of the records.
+struct WholePathCounts {
+    var outputs = 0
+    var outputBytes = 0
+    var applied = 0
+    var duplicates = 0
+    var late = 0
+}
+
+/// The whole path: a poll's worth of lines decoded at a time and handed to a new engine, each
+/// output written as JSON.
+@inline(never)
+func wholePath(_ lines: [[UInt8]]) -> WholePathCounts {
+    var engine = StreamEngine(program: program)
+    var counts = WholePathCounts()
+    var writer = JSONWriter()
+    for start in stride(from: 0, to: lines.count, by: pollSize) {
+        // A new array per poll, handed over as a consumer's poll would be.
+        var group: [Event] = []
+        group.reserveCapacity(pollSize)
+        for line in lines[start..<min(start + pollSize, lines.count)] { group.append(try! decoder.decode(line)) }
+        engine.handle(consume group) { _, result in
+            switch result.disposition {
+            case .applied: counts.applied += 1
+            case .duplicate: counts.duplicates += 1
+            case .late: counts.late += 1
+            }
+            for output in result.outputs {
+                writer = JSONWriter()
+                writer.write(output)
+                counts.outputBytes += writer.bytes.count + 1
+                counts.outputs += 1
+            }
+        }
+    }
+    return counts
+}
+
+/// Decoded events handed to a new engine in one group; the number of outputs.
+@inline(never)
+func groupedEngine(_ events: consuming [Event]) -> Int {
+    var engine = StreamEngine(program: program)
+    var outputs = 0
+    // Handed over, not shared: the engine swaps each event out and back instead of copying it.
+    engine.handle(consume events) { _, result in outputs += result.outputs.count }
+    return outputs
+}
+
+switch profiled {
+case "whole"?:
+    let counts = wholePath(lines)
+    print("whole path: \(counts.outputs) outputs, \(counts.outputBytes) bytes")
+    exit(0)
+case "grouped"?:
+    print("grouped engine: \(groupedEngine(lines.map { try! decoder.decode($0) })) outputs")
+    exit(0)
+case nil:
+    break
+case let other?:
+    print("--profile takes whole or grouped, not \"\(other)\"")
+    exit(2)
+}
+
 // First, before anything else is allocated and freed: how much resident memory the states of
 // every customer take, windows, timers and the allocator's overhead included. Each event is
 // decoded and dropped at once, so what stays is what the engine holds.
@@ -55,6 +128,7 @@ let residentBefore = residentBytes()
 var resident = StreamEngine(program: program)
 for line in lines { _ = resident.process(try! decoder.decode(line)) }
 let residentPerCustomer = (residentBytes() - residentBefore) / max(resident.states.count, 1)
+let sizes = resident.states.values.map { StateCodec.encode($0).count }.sorted()
 resident = StreamEngine(program: program)
 
 var events: [Event] = []
@@ -69,49 +143,21 @@ let oneByOneSeconds = seconds {
     for event in events { oneByOneOutputs += oneByOne.process(event).count }
 }
 oneByOne = StreamEngine(program: program)
-var grouped = StreamEngine(program: program)
 var groupedOutputs = 0
 let groupedSeconds = seconds {
-    // Handed over, not shared: the engine swaps each event out and back instead of copying it.
     let handed = events
     events = []
-    grouped.handle(consume handed) { _, result in groupedOutputs += result.outputs.count }
+    groupedOutputs = groupedEngine(consume handed)
 }
 precondition(groupedOutputs == oneByOneOutputs, "handling events in groups changed the outputs")
-grouped = StreamEngine(program: program)
 
-var replay = StreamEngine(program: program)
-var outputCount = 0
-var outputBytes = 0
-var (applied, duplicates, late) = (0, 0, 0)
-let runSeconds = seconds {
-    var writer = JSONWriter()
-    for start in stride(from: 0, to: lines.count, by: pollSize) {
-        // A new array per poll, handed over as a consumer's poll would be.
-        var group: [Event] = []
-        group.reserveCapacity(pollSize)
-        for line in lines[start..<min(start + pollSize, lines.count)] { group.append(try! decoder.decode(line)) }
-        replay.handle(consume group) { _, result in
-            switch result.disposition {
-            case .applied: applied += 1
-            case .duplicate: duplicates += 1
-            case .late: late += 1
-            }
-            for output in result.outputs {
-                writer = JSONWriter()
-                writer.write(output)
-                outputBytes += writer.bytes.count + 1
-                outputCount += 1
-            }
-        }
-    }
-}
-let sizes = replay.states.values.map { StateCodec.encode($0).count }.sorted()
+var counts = WholePathCounts()
+let runSeconds = seconds { counts = wholePath(lines) }
 
 print(String(format: "decode only:           %9.0f records/s", Double(lines.count) / decodeSeconds))
 print(String(format: "engine only:           %9.0f records/s  (decoded events in, outputs as values; one at a time)", Double(lines.count) / oneByOneSeconds))
 print(String(format: "engine only, grouped:  %9.0f records/s  (the same, handled in groups)", Double(lines.count) / groupedSeconds))
-print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, outputCount, Double(outputBytes) / 1e6))
+print(String(format: "decode + engine + out: %9.0f records/s  (%.2f s, %d outputs, %.1f MB out)", Double(lines.count) / runSeconds, runSeconds, counts.outputs, Double(counts.outputBytes) / 1e6))
 print("state: \(sizes.count) customers, encoded \(sizes.reduce(0, +) / max(sizes.count, 1)) bytes per customer on average, \(sizes[sizes.count / 2]) median, \(sizes.last ?? 0) largest")
 print("state in memory: \(residentPerCustomer) bytes of resident memory per customer (growth over \(customerCount) customers)")
-print("events: \(applied) applied, \(duplicates) duplicates, \(late) late")
+print("events: \(counts.applied) applied, \(counts.duplicates) duplicates, \(counts.late) late")
