@@ -9,8 +9,8 @@
 //   swift run -c release EngineThroughput [events] [customers] [--profile whole|grouped]
 //
 // With `--profile`, only that part runs, once, untimed, inside a function of its own
-// (`wholePath(_:)` or `groupedEngine(_:)`), so that a profiler can count it alone: the README's
-// Decision engine section gives the callgrind command.
+// (`wholePath(_:through:)` or `groupedEngine(_:through:)`), so that a profiler can count it
+// alone: the README's Decision engine section gives the callgrind command.
 
 import Foundation
 import UpshiftCore
@@ -72,7 +72,6 @@ struct WholePathCounts {
 @inline(never)
 func wholePath(_ lines: [[UInt8]], through engine: inout StreamEngine) -> WholePathCounts {
     var counts = WholePathCounts()
-    var writer = JSONWriter()
     for start in stride(from: 0, to: lines.count, by: pollSize) {
         // A new array per poll, handed over as a consumer's poll would be.
         var group: [Event] = []
@@ -85,7 +84,7 @@ func wholePath(_ lines: [[UInt8]], through engine: inout StreamEngine) -> WholeP
             case .late: counts.late += 1
             }
             for output in result.outputs {
-                writer = JSONWriter()
+                var writer = JSONWriter()
                 writer.write(output)
                 counts.outputBytes += writer.bytes.count + 1
                 counts.outputs += 1
