@@ -170,16 +170,6 @@ public struct CustomerState: Sendable, Hashable {
         }
     }
 
-    /// Sets the traits to `object`, written straight into the state block: a ``PackedJSONObject``
-    /// in between would copy the text once more.
-    mutating func setTraits(_ object: JSONObject) {
-        guard !object.isEmpty else { return traits = PackedJSONObject() }
-        var writer = JSONWriter()
-        writer.write(.object(object))
-        block.setTraitText(writer.bytes)
-        forgetTraitFacts()
-    }
-
     /// A trait of the customer, or of their account under `account.`.
     public func trait(_ path: [String]) -> JSONValue? { Self.trait(path, block, accountTraits) }
 

@@ -247,13 +247,10 @@ private struct Context {
     mutating func apply(_ event: Event, to state: inout CustomerState) {
         switch event.kind {
         case .identify:
-            // The merged object is read for the facts and the dates before it is packed: its
-            // lookups cost far less than scans of the packed text.
-            var traits = state.block.withTraitText(PackedJSONObject.object)
-            traits.merge(event.traits)
-            state.setTraits(traits)
+            let members = state.traits.merging(event.traits)
+            state.traits = members.object
             let account = state.accountTraits
-            let trait = { (path: [String]) in path.first == "account" ? account.value(at: path.dropFirst()) : traits.value(at: path) }
+            let trait = { (path: [String]) in path.first == "account" ? account.value(at: path.dropFirst()) : members.value(at: path[...]) }
             engine.learnTraitFacts(&state, from: trait)
             scheduleDateTriggers(&state, at: event.timestamp, trait: trait)
         case .group:

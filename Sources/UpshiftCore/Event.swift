@@ -47,7 +47,8 @@ public struct Event: Sendable, Hashable {
     /// The `event` of a track call, or the `name` of a page or screen call.
     public var name: String?
     public var properties: JSONObject
-    public var traits: JSONObject
+    /// Kept as text: an `identify` carries many, and most go into the customer's state as text.
+    public var traits: PackedJSONObject
     /// The account of a `group` call.
     public var groupID: String?
     /// The id an `alias` call links to `userId`.
@@ -58,7 +59,7 @@ extension Event {
     public init(
         kind: Kind, customerID: String, userID: String? = nil, anonymousID: String? = nil, messageID: String,
         timestamp: Timestamp, name: String? = nil, properties: JSONObject = JSONObject(),
-        traits: JSONObject = JSONObject(), groupID: String? = nil, previousID: String? = nil
+        traits: PackedJSONObject = PackedJSONObject(), groupID: String? = nil, previousID: String? = nil
     ) {
         self.init(
             kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, timestamp: timestamp, messageID: messageID,
@@ -171,9 +172,9 @@ public struct EventDecoder: Sendable {
         case .identify:
             break
         }
-        var traits = try optionalObject(record, .traits)
+        var traits = try packedTraits(record)
         // `context` is read only for this: most records carry a large one that nothing else needs.
-        if kind == .identify, traits["timezone"] == nil, let context = record.context,
+        if kind == .identify, !traits.hasMember(named: "timezone"), let context = record.context,
             let timezone = (try? JSONReader.parse(UnsafeBufferPointer(rebasing: bytes[context])))?.value(at: ["timezone"])?.string
         {
             traits["timezone"] = .string(timezone)
@@ -242,9 +243,19 @@ public struct EventDecoder: Sendable {
 
     private static func optionalObject(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> JSONObject {
         switch record[object: field] {
-        case nil, .null?: return JSONObject()
-        case .object(let object)?: return object
-        case let other?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+        case nil, .value(.null)?: return JSONObject()
+        case .value(.object(let object))?: return object
+        case .packed(let packed)?: return packed.object
+        case .value(let other)?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+        }
+    }
+
+    private static func packedTraits(_ record: RecordFields) throws(EventError) -> PackedJSONObject {
+        switch record[object: .traits] {
+        case nil, .value(.null)?: return PackedJSONObject()
+        case .packed(let packed)?: return packed
+        case .value(.object(let object))?: return PackedJSONObject(object)
+        case .value(let other)?: throw EventError(field: "traits", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
         }
     }
 }
@@ -313,9 +324,16 @@ private struct RecordFields {
         case value(JSONValue)
     }
 
+    /// An object field's value as found: `traits` as packed text when it is an object, anything
+    /// else decoded.
+    enum FoundObject {
+        case packed(PackedJSONObject)
+        case value(JSONValue)
+    }
+
     private var type, userId, anonymousId, messageId, event, name, groupId, previousId: Found?
     private var timestamp, originalTimestamp, receivedAt: Found?
-    private var properties, traits: JSONValue?
+    private var properties, traits: FoundObject?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
     /// Bit `field.rawValue` for each field already read: a later member of the same name is
@@ -359,7 +377,7 @@ private struct RecordFields {
     }
 
     /// `properties` or `traits`.
-    subscript(object field: Field) -> JSONValue? {
+    subscript(object field: Field) -> FoundObject? {
         @inline(__always) get { field == .traits ? traits : field == .properties ? properties : nil }
         set {
             if field == .traits { traits = newValue } else if field == .properties { properties = newValue }
@@ -379,8 +397,10 @@ private struct RecordFields {
                 let start = reader.index
                 try reader.skipValue()
                 context = start..<reader.index
+            case .traits where reader.atObject:
+                traits = .packed(try reader.packedObject())
             case .properties, .traits:
-                self[object: field] = try reader.value()
+                self[object: field] = .value(try reader.value())
             default:
                 if reader.atString {
                     let text = try reader.rawString()

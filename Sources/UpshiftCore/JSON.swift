@@ -355,6 +355,9 @@ public struct JSONReader {
         }
     }
 
+    /// The bytes from `start` to where the reader stands.
+    func bytes(from start: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[start..<index]) }
+
     /// The bytes of a string read by ``rawString()``, escapes and all.
     func bytes(of raw: RawString) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[raw.range]) }
 
@@ -455,9 +458,10 @@ public struct JSONReader {
 
 /// Where the next quote, backslash or control character is at or after `position` (the end if
 /// there is none): the bytes a JSON string must escape, and where a reader must look closer. It
-/// looks at eight bytes at a time: most bytes of a string need no look of their own.
+/// looks at eight bytes at a time: most bytes of a string need no look of their own. With
+/// `orNonASCII`, a byte of a multi-byte character stops it too.
 @inline(__always)
-func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) -> Int {
+func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int, orNonASCII: Bool = false) -> Int {
     let ones: UInt64 = 0x0101_0101_0101_0101
     var position = position
     if let base = bytes.baseAddress {
@@ -468,7 +472,7 @@ func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) 
             let backslash = word ^ (ones &* 0x5C)
             // The classic tests for a byte below 0x20 and for a zero byte (after the xors): exact
             // for the lowest such byte, which is the one wanted.
-            let special = (((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
+            let special = (((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (orNonASCII ? word : 0))
                 & (ones &* 0x80)
             if special != 0 { return position + special.trailingZeroBitCount / 8 }
             position += 8
@@ -476,7 +480,7 @@ func nextByteToEscape(in bytes: UnsafeBufferPointer<UInt8>, from position: Int) 
     }
     while position < bytes.count {
         let byte = bytes[position]
-        if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return position }
+        if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (orNonASCII && byte >= 0x80) { return position }
         position += 1
     }
     return position

@@ -52,7 +52,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
     public func value(at path: [String]) -> JSONValue? { value(at: path[...]) }
 
     /// The value at `path` in the object whose packed text is `text`: see ``value(at:)-(ArraySlice<String>)``.
-    static func value(at path: ArraySlice<String>, in text: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+    static func value(at path: some Collection<String>, in text: UnsafeBufferPointer<UInt8>) -> JSONValue? {
         guard !text.isEmpty, !path.isEmpty else { return nil }
         var start = 0
         for name in path {
@@ -60,6 +60,62 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
             start = found
         }
         return value(at: start, in: text)
+    }
+
+    /// The object's members as places in its text, found in one pass: for a run of lookups (the
+    /// facts an `identify` works out), each of which would otherwise scan the text from its start.
+    struct Members {
+        let object: PackedJSONObject
+        private var places: [(name: Range<Int>, value: Range<Int>)] = []
+
+        init(_ object: PackedJSONObject) {
+            self.object = object
+            places = object.text.withUnsafeBufferPointer { bytes in
+                var places: [(name: Range<Int>, value: Range<Int>)] = []
+                guard !bytes.isEmpty else { return places }
+                places.reserveCapacity(16)
+                var index = 1
+                while bytes[index] != UInt8(ascii: "}") {
+                    let nameEnd = PackedJSONObject.end(ofStringAt: index, in: bytes)
+                    let valueEnd = PackedJSONObject.end(ofValueAt: nameEnd + 1, in: bytes)
+                    places.append((index + 1..<nameEnd - 1, nameEnd + 1..<valueEnd))
+                    index = valueEnd
+                    if bytes[index] == UInt8(ascii: ",") { index += 1 }
+                }
+                return places
+            }
+        }
+
+        /// Whether two members have the same name.
+        var repeatsAName: Bool {
+            object.text.withUnsafeBufferPointer { bytes in
+                places.indices.contains { later in
+                    let name = places[later].name
+                    return places[..<later].contains { earlier in
+                        earlier.name.count == name.count
+                            && (name.isEmpty || memcmpEqual(bytes.baseAddress! + earlier.name.lowerBound, bytes.baseAddress! + name.lowerBound, name.count))
+                    }
+                }
+            }
+        }
+
+        /// As ``PackedJSONObject/value(at:)-(ArraySlice<String>)``.
+        func value(at path: ArraySlice<String>) -> JSONValue? {
+            guard let name = path.first else { return nil }
+            return object.text.withUnsafeBufferPointer { bytes in
+                var name = name
+                return name.withUTF8 { name in
+                    // A name that stands escaped in the text is left to the scan, which escapes it.
+                    guard nextByteToEscape(in: name, from: 0) == name.count else { return PackedJSONObject.value(at: path, in: bytes) }
+                    for place in places where place.name.count == name.count {
+                        guard name.isEmpty || memcmpEqual(name.baseAddress!, bytes.baseAddress! + place.name.lowerBound, name.count) else { continue }
+                        let value = UnsafeBufferPointer(rebasing: bytes[place.value])
+                        return path.count == 1 ? try? JSONReader.parse(value) : PackedJSONObject.value(at: path.dropFirst(), in: value)
+                    }
+                    return nil
+                }
+            }
+        }
     }
 
     // The scans below rely on the text being JSONWriter's: valid, without whitespace, each string
@@ -97,14 +153,14 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
 
     /// Just past the string whose opening quote is at `start`; runs without escapes are skipped
     /// eight bytes at a time.
-    private static func end(ofStringAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    static func end(ofStringAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var index = nextByteToEscape(in: bytes, from: start + 1)
         while bytes[index] == UInt8(ascii: "\\") { index = nextByteToEscape(in: bytes, from: index + 2) }
         return index + 1
     }
 
     /// Just past the value that starts at `start`.
-    private static func end(ofValueAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    static func end(ofValueAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var index = start
         var depth = 0
         repeat {
@@ -129,11 +185,87 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
         byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")
     }
 
-    /// Sets each member of `other` as ``JSONObject/merge(_:)`` does; the text is written again.
-    public mutating func merge(_ other: JSONObject) {
-        guard !other.isEmpty else { return }
-        var object = self.object
-        object.merge(other)
-        self = PackedJSONObject(object)
+    /// Sets each member of `other` as ``JSONObject/merge(_:)`` does.
+    public mutating func merge(_ other: PackedJSONObject) {
+        self = merging(other).object
+    }
+
+    /// The object with each member of `other` set as ``JSONObject/merge(_:)`` sets it, as
+    /// places: what an `identify` reads next. Into an empty object (a customer's first traits)
+    /// the other's text is taken as it is, unless it repeats a name; otherwise both are read and
+    /// the result written again.
+    func merging(_ other: PackedJSONObject) -> Members {
+        if isEmpty {
+            let members = Members(other)
+            if !members.repeatsAName { return members }
+        }
+        guard !other.isEmpty else { return Members(self) }
+        var merged = object
+        merged.merge(other.object)
+        return Members(PackedJSONObject(merged))
+    }
+
+    /// Whether a member is named `name`; no value is built.
+    public func hasMember(named name: String) -> Bool {
+        text.withUnsafeBufferPointer { !$0.isEmpty && Self.member(name, ofObjectAt: 0, in: $0) != nil }
+    }
+
+    /// The value of the first member named `key`: see ``value(at:)-(ArraySlice<String>)``.
+    public subscript(key: String) -> JSONValue? {
+        get { text.withUnsafeBufferPointer { Self.value(at: CollectionOfOne(key), in: $0) } }
+        set {
+            var object = self.object
+            object[key] = newValue
+            self = PackedJSONObject(object)
+        }
+    }
+
+    /// Whether `bytes`, a valid JSON value, are what ``JSONWriter`` writes for it: no whitespace
+    /// between tokens, strings of plain ASCII without escapes, and numbers written as integers of
+    /// at most 15 digits (the writer's form for every integral value below 10^15). Anything else
+    /// may be written otherwise, and is not taken as it stands.
+    static func isAsWritten(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index = nextByteToEscape(in: bytes, from: index + 1, orNonASCII: true)
+                // A valid string ends; what stopped the scan before its end is an escape or a
+                // multi-byte character.
+                guard bytes[index] == UInt8(ascii: "\"") else { return false }
+                index += 1
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let negative = bytes[index] == UInt8(ascii: "-")
+                let digits = negative ? index + 1 : index
+                index = digits
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                // `-0` is written `0`; a fraction or an exponent may be written otherwise.
+                if index - digits > 15 || (negative && bytes[digits] == UInt8(ascii: "0")) { return false }
+                if index < bytes.count, bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e") { return false }
+            case 0x20, 0x0A, 0x0D, 0x09:
+                return false
+            default:
+                // Structure, or a letter of `true`, `false` or `null`.
+                index += 1
+            }
+        }
+        return true
+    }
+}
+
+extension JSONReader {
+    /// Reads the object at the reader, checking it as ``value()`` would, into packed text. An
+    /// object already in the writer's form (see ``PackedJSONObject/isAsWritten(_:)``; most
+    /// producers write that way) is copied as it stands, with no value built; any other is read
+    /// and written again.
+    mutating func packedObject() throws(JSONSyntaxError) -> PackedJSONObject {
+        let start = index
+        try skipValue()
+        let text = bytes(from: start)
+        guard PackedJSONObject.isAsWritten(text) else {
+            guard case .object(let object)? = try? JSONReader.parse(text) else { preconditionFailure("a checked object does not read as one") }
+            return PackedJSONObject(object)
+        }
+        return PackedJSONObject(text: text.count == 2 ? [] : Array(text))
     }
 }

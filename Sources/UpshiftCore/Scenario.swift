@@ -55,13 +55,13 @@ public struct Scenario: Sendable, Decodable {
     public var stream: [Event] {
         var events: [Event] = []
         if let traits {
-            events.append(Event(kind: .identify, customerID: customerID, userID: customerID, messageID: "scenario-traits", timestamp: start, traits: traits))
+            events.append(Event(kind: .identify, customerID: customerID, userID: customerID, messageID: "scenario-traits", timestamp: start, traits: PackedJSONObject(traits)))
         }
         for (offset, entry) in self.events.enumerated() {
             let customer = entry.customer ?? customerID
             var event = Event(
                 kind: entry.kind, customerID: customer, userID: customer, messageID: entry.messageID ?? "scenario-\(offset)",
-                timestamp: entry.at, name: entry.name, properties: entry.properties ?? JSONObject(), traits: entry.traits ?? JSONObject())
+                timestamp: entry.at, name: entry.name, properties: entry.properties ?? JSONObject(), traits: PackedJSONObject(entry.traits ?? JSONObject()))
             if entry.kind == .group { event.groupID = entry.name }
             events.append(event)
         }

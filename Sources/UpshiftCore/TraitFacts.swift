@@ -21,8 +21,8 @@ struct TraitFacts: Sendable, Hashable {
     static let capacity = UInt64.bitWidth
 
     /// - Parameter trait: the value at a path of trait names, as ``CustomerState/trait(_:)``
-    ///   reads it. An `identify` passes a reader of the object it has just merged, whose lookups
-    ///   cost far less than scans of the packed text.
+    ///   reads it. An `identify` passes a reader of the traits it has just merged, which need not
+    ///   be read back from the state.
     init(program: Program, trait: ([String]) -> JSONValue?) {
         for index in program.suppressions.indices.prefix(Self.capacity) where program.suppressions[index].holds(forTrait: trait) {
             suppressions |= 1 << UInt64(index)

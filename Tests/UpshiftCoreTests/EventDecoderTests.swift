@@ -37,6 +37,17 @@ struct EventDecoderTests {
         #expect(event.traits == ["plan": "pro", "timezone": "Europe/Paris"])
     }
 
+    /// Traits as a producer writes them, spaces and escapes included, are the traits the writer
+    /// would write; a `null` is none.
+    @Test func traitsInAnyFormAreTheSameTraits() throws {
+        let compact = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits":{"plan":"pro","seats":5}}"#)
+        let spaced = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits": { "plan" : "pr\u006f", "seats" : 5.0 } }"#)
+        #expect(compact.traits == ["plan": "pro", "seats": 5])
+        #expect(spaced.traits == compact.traits)
+        let none = try decoder.decode(#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits":null}"#)
+        #expect(none.traits.isEmpty)
+    }
+
     @Test func escapedTypeStillNamesTheKind() throws {
         let event = try decoder.decode(#"{"type":"identif\u0079","type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#)
         #expect(event.kind == .identify)
@@ -71,6 +82,10 @@ struct EventDecoderTests {
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "event: missing", .missing),
         (#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":[]}"#,
          "properties: expected an object, got array", .wrongType),
+        (#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits":"pro"}"#,
+         "traits: expected an object, got string", .wrongType),
+        (#"{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","traits":{"plan":"pro",}}"#,
+         "record: invalid JSON at byte 106: expected a member name", .malformed),
         (#"{"type":"group","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#, "groupId: missing", .missing),
         (#"{"type":"alias","anonymousId":"a","messageId":"m","timestamp":"2026-03-01T10:00:00Z","previousId":"a"}"#,
          "userId: missing: an alias call needs the userId it links to", .missing),

@@ -35,7 +35,7 @@ func track(_ name: String, _ customer: String = "c1", at time: String, _ propert
 }
 
 func identify(_ customer: String = "c1", at time: String, _ traits: JSONObject) -> Event {
-    Event(kind: .identify, customerID: customer, userID: customer, messageID: "\(customer)-identify-\(time)", timestamp: at(time), traits: traits)
+    Event(kind: .identify, customerID: customer, userID: customer, messageID: "\(customer)-identify-\(time)", timestamp: at(time), traits: PackedJSONObject(traits))
 }
 
 /// One customer's run through the engine, with the outputs in a short, exact form.

@@ -55,5 +55,61 @@ struct JSONObjectTests {
         var packed: PackedJSONObject = ["plan": "starter", "nps": 9]
         packed.merge(["nps": 6, "region": "eu"])
         #expect(packed == PackedJSONObject(["plan": "starter", "nps": 6, "region": "eu"]))
+        var unchanged = packed
+        unchanged.merge(PackedJSONObject())
+        #expect(unchanged == packed)
+    }
+
+    /// The shortcut into an empty object must not keep a repeated name twice.
+    @Test func aPackedObjectWithARepeatedNameMergesIntoAnEmptyOneAsAnObjectDoes() {
+        let repeated = PackedJSONObject(JSONObject([("plan", "starter"), ("nps", 9), ("plan", "growth")]))
+        var packed = PackedJSONObject()
+        packed.merge(repeated)
+        #expect(packed == PackedJSONObject(JSONObject([("plan", "growth"), ("nps", 9)])))
+        let plain: PackedJSONObject = ["plan": "starter", "nps": 9]
+        var taken = PackedJSONObject()
+        taken.merge(plain)
+        #expect(taken == plain)
+    }
+
+    @Test func membersReadWhatTheScanReads() {
+        let packed = PackedJSONObject(JSONObject([
+            ("plan", "starter"), ("a\"b", 1), ("", "empty"), ("quota", .object(["api_calls": 1000])), ("plan", "pro"), ("nps", 6.5),
+        ]))
+        let members = PackedJSONObject().merging(packed)
+        #expect(members.object == PackedJSONObject(JSONObject([("plan", "pro"), ("a\"b", 1), ("", "empty"), ("quota", .object(["api_calls": 1000])), ("nps", 6.5)])))
+        for path: [String] in [["plan"], ["a\"b"], [""], ["quota", "api_calls"], ["quota", "seats"], ["nps"], ["region"], ["plan", "tier"], []] {
+            #expect(members.value(at: path[...]) == members.object.value(at: path), "\(path)")
+        }
+        #expect(members.value(at: ["plan"]) == "pro")
+        #expect(members.object.hasMember(named: "a\"b"))
+        #expect(members.object.hasMember(named: ""))
+        #expect(!members.object.hasMember(named: "region"))
+    }
+
+    /// Text in the writer's form is copied as it stands; any other form is read and written
+    /// again, to the same text the writer would write.
+    @Test(arguments: [
+        (#"{"plan":"pro","quota":{"api_calls":10000},"tags":["a",null,true,false],"n":-12,"z":0}"#, true),
+        (#"{}"#, true),
+        (#"{ "plan": "pro" }"#, false),
+        (#"{"plan":"pr\u006f"}"#, false),
+        (#"{"city":"Zürich"}"#, false),
+        (#"{"nps":6.0}"#, false),
+        (#"{"nps":6.5}"#, false),
+        (#"{"nps":6e0}"#, false),
+        (#"{"nps":-0}"#, false),
+        (#"{"big":1234567890123456}"#, false),
+        (#"{"big":123456789012345}"#, true),
+    ])
+    func objectsInTheWritersFormAreTakenAsTheyStand(text: String, asWritten: Bool) throws {
+        var bytes = Array(text.utf8)
+        let (packed, fast) = try bytes.withUnsafeMutableBufferPointer { buffer throws(JSONSyntaxError) in
+            var reader = JSONReader(bytes: UnsafeBufferPointer(buffer))
+            return (try reader.packedObject(), PackedJSONObject.isAsWritten(UnsafeBufferPointer(buffer)))
+        }
+        #expect(fast == asWritten)
+        guard case .object(let object) = try JSONReader.parse(text) else { Issue.record("not an object"); return }
+        #expect(packed == PackedJSONObject(object))
     }
 }
