@@ -358,6 +358,12 @@ public struct JSONReader {
     /// The bytes from `start` to where the reader stands.
     func bytes(from start: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[start..<index]) }
 
+    /// The bytes from where the reader stands to the end.
+    var rest: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[index...]) }
+
+    /// Moves past `count` bytes, a whole value that the caller has checked.
+    mutating func skip(_ count: Int) { index += count }
+
     /// The bytes of a string read by ``rawString()``, escapes and all.
     func bytes(of raw: RawString) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[raw.range]) }
 
@@ -519,7 +525,9 @@ func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: 
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
 
-    public init() { bytes.reserveCapacity(256) }
+    /// Room is made at once for an output record (about 400 bytes), so that most are written
+    /// without the buffer growing.
+    public init() { bytes.reserveCapacity(512) }
 
     /// Writes on after `bytes`, which it takes over: a caller that embeds JSON in a buffer of its
     /// own gets it back with ``take()``, without a copy either way.

@@ -220,52 +220,108 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
         }
     }
 
-    /// Whether `bytes`, a valid JSON value, are what ``JSONWriter`` writes for it: no whitespace
-    /// between tokens, strings of plain ASCII without escapes, and numbers written as integers of
-    /// at most 15 digits (the writer's form for every integral value below 10^15). Anything else
-    /// may be written otherwise, and is not taken as it stands.
-    static func isAsWritten(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var index = 0
-        while index < bytes.count {
+    /// Where the value that starts at `start` ends, when it is valid JSON in the form
+    /// ``JSONWriter`` writes (no whitespace between tokens, strings of plain ASCII without
+    /// escapes, numbers written as integers of at most 15 digits: the writer's form for every
+    /// integral value below 10^15) and nested less than 32 levels deep. Nil for anything else,
+    /// valid or not, which a reader then judges: this check only ever accepts what it would.
+    static func endOfValueAsWritten(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        /// Just past the plain string at `index`.
+        func string(at index: Int) -> Int? {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            let end = nextByteToEscape(in: bytes, from: index + 1, orNonASCII: true)
+            return end < bytes.count && bytes[end] == UInt8(ascii: "\"") ? end + 1 : nil
+        }
+        /// Just past the colon after the member name at `index`.
+        func name(at index: Int) -> Int? {
+            guard let end = string(at: index), end < bytes.count, bytes[end] == UInt8(ascii: ":") else { return nil }
+            return end + 1
+        }
+        func isDigit(_ index: Int) -> Bool { index < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) }
+        var index = start
+        // Bit `n`: whether the container `n` levels up is an object.
+        var objects: UInt32 = 0
+        var depth = 0
+        while true {
+            // A value starts at `index`.
+            guard index < bytes.count else { return nil }
             switch bytes[index] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < 31 else { return nil }
+                let isObject = bytes[index] == UInt8(ascii: "{")
+                index += 1
+                guard index < bytes.count else { return nil }
+                if bytes[index] != (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    objects = objects << 1 | (isObject ? 1 : 0)
+                    depth += 1
+                    if isObject {
+                        guard let value = name(at: index) else { return nil }
+                        index = value
+                    }
+                    continue
+                }
+                index += 1
             case UInt8(ascii: "\""):
-                index = nextByteToEscape(in: bytes, from: index + 1, orNonASCII: true)
-                // A valid string ends; what stopped the scan before its end is an escape or a
-                // multi-byte character.
-                guard bytes[index] == UInt8(ascii: "\"") else { return false }
-                index += 1
+                guard let end = string(at: index) else { return nil }
+                index = end
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                let negative = bytes[index] == UInt8(ascii: "-")
-                let digits = negative ? index + 1 : index
+                let digits = bytes[index] == UInt8(ascii: "-") ? index + 1 : index
+                // `-0` is written `0`, and `01` is no number.
+                guard isDigit(digits), bytes[digits] != UInt8(ascii: "0") || (digits == index && !isDigit(digits + 1)) else { return nil }
                 index = digits
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
-                // `-0` is written `0`; a fraction or an exponent may be written otherwise.
-                if index - digits > 15 || (negative && bytes[digits] == UInt8(ascii: "0")) { return false }
-                if index < bytes.count, bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e") { return false }
-            case 0x20, 0x0A, 0x0D, 0x09:
-                return false
+                while isDigit(index) { index += 1 }
+                // A fraction or an exponent may be written otherwise.
+                guard index - digits <= 15, index >= bytes.count || (bytes[index] != UInt8(ascii: ".") && bytes[index] | 0x20 != UInt8(ascii: "e"))
+                else { return nil }
             default:
-                // Structure, or a letter of `true`, `false` or `null`.
+                let literal: StaticString
+                switch bytes[index] {
+                case UInt8(ascii: "t"): literal = "true"
+                case UInt8(ascii: "f"): literal = "false"
+                case UInt8(ascii: "n"): literal = "null"
+                default: return nil
+                }
+                guard index + literal.utf8CodeUnitCount <= bytes.count, memcmpEqual(bytes.baseAddress! + index, literal.utf8Start, literal.utf8CodeUnitCount)
+                else { return nil }
+                index += literal.utf8CodeUnitCount
+            }
+            // After a value: close what it ends, then on to the next member or element.
+            while true {
+                if depth == 0 { return index }
+                guard index < bytes.count else { return nil }
+                let inObject = objects & 1 == 1
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    if inObject {
+                        guard let value = name(at: index) else { return nil }
+                        index = value
+                    }
+                    break
+                }
+                guard bytes[index] == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return nil }
                 index += 1
+                objects >>= 1
+                depth -= 1
             }
         }
-        return true
     }
 }
 
 extension JSONReader {
-    /// Reads the object at the reader, checking it as ``value()`` would, into packed text. An
-    /// object already in the writer's form (see ``PackedJSONObject/isAsWritten(_:)``; most
-    /// producers write that way) is copied as it stands, with no value built; any other is read
-    /// and written again.
+    /// Reads the object at the reader into packed text; an error is the one ``value()`` would
+    /// throw. An object already in the writer's form (see
+    /// ``PackedJSONObject/endOfValueAsWritten(in:from:)``; most producers write that way) is
+    /// checked and copied as it stands in one pass, with no value built; any other is read and
+    /// written again.
     mutating func packedObject() throws(JSONSyntaxError) -> PackedJSONObject {
         let start = index
-        try skipValue()
-        let text = bytes(from: start)
-        guard PackedJSONObject.isAsWritten(text) else {
-            guard case .object(let object)? = try? JSONReader.parse(text) else { preconditionFailure("a checked object does not read as one") }
-            return PackedJSONObject(object)
+        if let end = PackedJSONObject.endOfValueAsWritten(in: rest, from: 0) {
+            skip(end)
+            let text = bytes(from: start)
+            return PackedJSONObject(text: text.count == 2 ? [] : Array(text))
         }
-        return PackedJSONObject(text: text.count == 2 ? [] : Array(text))
+        try skipValue()
+        guard case .object(let object)? = try? JSONReader.parse(bytes(from: start)) else { preconditionFailure("a checked object does not read as one") }
+        return PackedJSONObject(object)
     }
 }

@@ -101,15 +101,34 @@ struct JSONObjectTests {
         (#"{"nps":-0}"#, false),
         (#"{"big":1234567890123456}"#, false),
         (#"{"big":123456789012345}"#, true),
+        (#"{"a":{},"b":[],"c":[{"d":[0,-5,[]]}],"e":""}"#, true),
+        (String(repeating: #"{"a":"#, count: 40) + "1" + String(repeating: "}", count: 40), false),
     ])
     func objectsInTheWritersFormAreTakenAsTheyStand(text: String, asWritten: Bool) throws {
         var bytes = Array(text.utf8)
         let (packed, fast) = try bytes.withUnsafeMutableBufferPointer { buffer throws(JSONSyntaxError) in
             var reader = JSONReader(bytes: UnsafeBufferPointer(buffer))
-            return (try reader.packedObject(), PackedJSONObject.isAsWritten(UnsafeBufferPointer(buffer)))
+            return (try reader.packedObject(), PackedJSONObject.endOfValueAsWritten(in: UnsafeBufferPointer(buffer), from: 0) == buffer.count)
         }
         #expect(fast == asWritten)
         guard case .object(let object) = try JSONReader.parse(text) else { Issue.record("not an object"); return }
         #expect(packed == PackedJSONObject(object))
+    }
+
+    /// The one-pass check accepts only valid JSON: anything else goes to the reader, which
+    /// throws what it throws for any value.
+    @Test(arguments: [
+        #"{"a":1,}"#, #"{"a" 1}"#, #"{"a":tru}"#, #"{"a":[1,]}"#, #"{"a":"x}"#, #"{"a":-}"#, #"{"a":[}"#, #"{"a":1"#, #"{"a":1]"#,
+        #"{1:2}"#, #"{"a":"\q"}"#, #"{"n":01}"#, #"{"n":-01}"#, String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 70),
+    ])
+    func invalidObjectsFailAsTheReaderFailsThem(text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            var packing = JSONReader(bytes: UnsafeBufferPointer(buffer))
+            var reading = JSONReader(bytes: UnsafeBufferPointer(buffer))
+            let packingError = #expect(throws: JSONSyntaxError.self) { _ = try packing.packedObject() }
+            let readingError = #expect(throws: JSONSyntaxError.self) { _ = try reading.value() }
+            #expect(packingError == readingError)
+        }
     }
 }
