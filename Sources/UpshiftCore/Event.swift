@@ -181,7 +181,7 @@ public struct EventDecoder: Sendable {
         }
         return Event(
             kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, messageID: messageID,
-            timestamp: timestamp, name: name, properties: try optionalObject(record, .properties), traits: traits,
+            timestamp: timestamp, name: name, properties: try optionalProperties(record), traits: traits,
             groupID: groupID, previousID: previousID)
     }
 
@@ -241,21 +241,19 @@ public struct EventDecoder: Sendable {
         }
     }
 
-    private static func optionalObject(_ record: RecordFields, _ field: RecordFields.Field) throws(EventError) -> JSONObject {
-        switch record[object: field] {
-        case nil, .value(.null)?: return JSONObject()
-        case .value(.object(let object))?: return object
-        case .packed(let packed)?: return packed.object
-        case .value(let other)?: throw EventError(field: field.name, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+    private static func optionalProperties(_ record: RecordFields) throws(EventError) -> JSONObject {
+        switch record.properties {
+        case nil, .null?: return JSONObject()
+        case .object(let object)?: return object
+        case let other?: throw EventError(field: "properties", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
         }
     }
 
     private static func packedTraits(_ record: RecordFields) throws(EventError) -> PackedJSONObject {
-        switch record[object: .traits] {
-        case nil, .value(.null)?: return PackedJSONObject()
+        switch record.traits {
+        case nil, .other(.null)?: return PackedJSONObject()
         case .packed(let packed)?: return packed
-        case .value(.object(let object))?: return PackedJSONObject(object)
-        case .value(let other)?: throw EventError(field: "traits", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+        case .other(let other)?: throw EventError(field: "traits", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
         }
     }
 }
@@ -324,16 +322,16 @@ private struct RecordFields {
         case value(JSONValue)
     }
 
-    /// An object field's value as found: `traits` as packed text when it is an object, anything
-    /// else decoded.
-    enum FoundObject {
+    /// `traits` as found: packed text when it is an object, anything else decoded.
+    enum FoundTraits {
         case packed(PackedJSONObject)
-        case value(JSONValue)
+        case other(JSONValue)
     }
 
     private var type, userId, anonymousId, messageId, event, name, groupId, previousId: Found?
     private var timestamp, originalTimestamp, receivedAt: Found?
-    private var properties, traits: FoundObject?
+    private(set) var properties: JSONValue?
+    private(set) var traits: FoundTraits?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
     /// Bit `field.rawValue` for each field already read: a later member of the same name is
@@ -376,14 +374,6 @@ private struct RecordFields {
         }
     }
 
-    /// `properties` or `traits`.
-    subscript(object field: Field) -> FoundObject? {
-        @inline(__always) get { field == .traits ? traits : field == .properties ? properties : nil }
-        set {
-            if field == .traits { traits = newValue } else if field == .properties { properties = newValue }
-        }
-    }
-
     mutating func read(_ reader: inout JSONReader) throws(JSONSyntaxError) {
         try reader.beginObject()
         while let key = try reader.nextMember() {
@@ -397,10 +387,10 @@ private struct RecordFields {
                 let start = reader.index
                 try reader.skipValue()
                 context = start..<reader.index
-            case .traits where reader.atObject:
-                traits = .packed(try reader.packedObject())
-            case .properties, .traits:
-                self[object: field] = .value(try reader.value())
+            case .properties:
+                properties = try reader.value()
+            case .traits:
+                traits = reader.atObject ? .packed(try reader.packedObject()) : .other(try reader.value())
             default:
                 if reader.atString {
                     let text = try reader.rawString()

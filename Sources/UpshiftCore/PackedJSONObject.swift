@@ -220,12 +220,12 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
         }
     }
 
-    /// Where the value that starts at `start` ends, when it is valid JSON in the form
+    /// Where the value that `bytes` start with ends, when it is valid JSON in the form
     /// ``JSONWriter`` writes (no whitespace between tokens, strings of plain ASCII without
     /// escapes, numbers written as integers of at most 15 digits: the writer's form for every
     /// integral value below 10^15) and nested less than 32 levels deep. Nil for anything else,
     /// valid or not, which a reader then judges: this check only ever accepts what it would.
-    static func endOfValueAsWritten(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+    static func endOfValueAsWritten(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         /// Just past the plain string at `index`.
         func string(at index: Int) -> Int? {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
@@ -238,7 +238,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
             return end + 1
         }
         func isDigit(_ index: Int) -> Bool { index < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) }
-        var index = start
+        var index = 0
         // Bit `n`: whether the container `n` levels up is an object.
         var objects: UInt32 = 0
         var depth = 0
@@ -308,14 +308,15 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
 }
 
 extension JSONReader {
-    /// Reads the object at the reader into packed text; an error is the one ``value()`` would
-    /// throw. An object already in the writer's form (see
-    /// ``PackedJSONObject/endOfValueAsWritten(in:from:)``; most producers write that way) is
-    /// checked and copied as it stands in one pass, with no value built; any other is read and
-    /// written again.
+    /// Reads the object at the reader (``atObject``) into packed text; an error is the one
+    /// ``value()`` would throw. An object already in the writer's form (see
+    /// ``PackedJSONObject/endOfValueAsWritten(in:)``; most producers write that way) is checked
+    /// and copied as it stands in one pass, with no value built; any other is read and written
+    /// again.
     mutating func packedObject() throws(JSONSyntaxError) -> PackedJSONObject {
+        precondition(atObject, "packedObject() reads an object")
         let start = index
-        if let end = PackedJSONObject.endOfValueAsWritten(in: rest, from: 0) {
+        if let end = PackedJSONObject.endOfValueAsWritten(in: rest) {
             skip(end)
             let text = bytes(from: start)
             return PackedJSONObject(text: text.count == 2 ? [] : Array(text))

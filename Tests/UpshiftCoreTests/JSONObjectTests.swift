@@ -108,7 +108,7 @@ struct JSONObjectTests {
         var bytes = Array(text.utf8)
         let (packed, fast) = try bytes.withUnsafeMutableBufferPointer { buffer throws(JSONSyntaxError) in
             var reader = JSONReader(bytes: UnsafeBufferPointer(buffer))
-            return (try reader.packedObject(), PackedJSONObject.endOfValueAsWritten(in: UnsafeBufferPointer(buffer), from: 0) == buffer.count)
+            return (try reader.packedObject(), PackedJSONObject.endOfValueAsWritten(in: UnsafeBufferPointer(buffer)) == buffer.count)
         }
         #expect(fast == asWritten)
         guard case .object(let object) = try JSONReader.parse(text) else { Issue.record("not an object"); return }
