@@ -225,7 +225,7 @@ public struct JSONReader {
         try beginObject()
         while let key = try nextMember() {
             // Most objects of an event have a few members: one allocation instead of a doubling series.
-            if members.isEmpty { members.reserveCapacity(8) }
+            if members.isEmpty { members.reserveCapacity(4) }
             members.append((text(of: key), try value()))
         }
         return JSONObject(members)
