@@ -300,8 +300,7 @@ private struct Context {
         }
         for index in routes?.afterEventWorkflows ?? [] {
             guard case .afterEvent(_, let offset) = program.workflows[index].trigger else { continue }
-            state[workflow: index].scheduled = event.timestamp + offset
-            state[workflow: index].scheduledFrom = event.timestamp
+            state[workflow: index].schedule(event.timestamp + offset, from: event.timestamp)
         }
         if let routes { attribute(event, name: name, properties: properties, routes: routes, state: &state) }
         // The run is read in place, and copied only when the event ends or resumes it.
@@ -343,9 +342,8 @@ private struct Context {
                 continue
             }
             guard state[workflow: index].scheduledFrom != date else { continue }
-            state[workflow: index].scheduledFrom = date
             // A date already inside the offset triggers at once; a date already past, never.
-            state[workflow: index].scheduled = date > time ? max(date - offset, time) : nil
+            state[workflow: index].schedule(date > time ? max(date - offset, time) : nil, from: date)
         }
     }
 
@@ -374,12 +372,14 @@ private struct Context {
             advance(at: due, state: &state)
         }
         for index in program.workflows.indices {
-            if state[workflow: index].scheduled == due {
+            // Read once for both checks, and again only if the entry attempt changed it.
+            var memory = state[workflow: index]
+            if memory.scheduled == due {
                 state[workflow: index].scheduled = nil
-                let from = state[workflow: index].scheduledFrom
-                attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, from: from), state: &state)
+                attemptEntry(index, at: due, evidence: timeTriggerEvidence(index, from: memory.scheduledFrom), state: &state)
+                memory = state[workflow: index]
             }
-            if state[workflow: index].sustainedCheck(engine.threshold(index)?.sustained) == due {
+            if memory.sustainedCheck(engine.threshold(index)?.sustained) == due {
                 evaluateTrigger(index, at: due, state: &state)
             }
         }
@@ -418,16 +418,13 @@ private struct Context {
         let metric = engine.metric(threshold.metric)
         let measured = state.block.value(of: threshold.metric, metric, at: time, anchor: anchor(metric, threshold.metric, state))
         let value = limit.map { measured / $0 } ?? measured
+        // Each change to the memory in one call: each access finds the memory in the state block.
         guard value >= threshold.atLeast else {
-            state[workflow: index].conditionSince = nil
-            state[workflow: index].sustainedChecked = false
+            state[workflow: index].forgetCondition()
             return
         }
-        let since = state[workflow: index].conditionSince ?? time
-        state[workflow: index].conditionSince = since
-        guard time >= since + threshold.sustained else { return }
-        state[workflow: index].sustainedChecked = true
-        guard mayEnter(index, at: time, state) else { return }
+        let (since, heldLongEnough) = state[workflow: index].noteCondition(at: time, sustained: threshold.sustained)
+        guard heldLongEnough, mayEnter(index, at: time, state) else { return }
         let evidence = Evidence.metric(
             engine.wording(index), value: measured, ratio: limit.map { Evidence.Ratio(limit: $0, ratio: value) }, atLeast: threshold.atLeast,
             since: since)

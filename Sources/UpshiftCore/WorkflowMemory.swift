@@ -113,6 +113,28 @@ public struct WorkflowMemory: Sendable, Hashable {
         public var attributed: UInt64 = 0
     }
 
+    /// Sets a time trigger due at `due` (nil: not due at all), for the date or the event at `from`.
+    mutating func schedule(_ due: Timestamp?, from: Timestamp) {
+        scheduled = due
+        scheduledFrom = from
+    }
+
+    /// The trigger's condition does not hold.
+    mutating func forgetCondition() {
+        conditionSince = nil
+        sustainedChecked = false
+    }
+
+    /// The trigger's condition holds at `time`: since when it has held (from now, unless it held
+    /// already), and whether that is for `sustained` or longer, which marks it checked.
+    mutating func noteCondition(at time: Timestamp, sustained: TimeSpan) -> (since: Timestamp, heldLongEnough: Bool) {
+        let since = conditionSince ?? time
+        conditionSince = since
+        guard time >= since + sustained else { return (since, false) }
+        sustainedChecked = true
+        return (since, true)
+    }
+
     /// When a held condition has been held long enough to be checked again without an event.
     func sustainedCheck(_ sustained: TimeSpan?) -> Timestamp? {
         guard let since = conditionSince, let sustained, sustained > .zero, !sustainedChecked else { return nil }
