@@ -321,8 +321,7 @@ extension JSONReader {
             let text = bytes(from: start)
             return PackedJSONObject(text: text.count == 2 ? [] : Array(text))
         }
-        try skipValue()
-        guard case .object(let object)? = try? JSONReader.parse(bytes(from: start)) else { preconditionFailure("a checked object does not read as one") }
+        guard case .object(let object) = try value() else { preconditionFailure("an object read as another value") }
         return PackedJSONObject(object)
     }
 }
