@@ -233,7 +233,7 @@ public struct EventDecoder: Sendable {
         case nil, .value(.null)?: return nil
         case .text(let range)?:
             guard !range.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            return String(utf8: UnsafeBufferPointer(rebasing: bytes[range]))
         case .value(.string(let text))?:
             guard !text.isEmpty else { throw EventError(field: field.name, problem: .empty, reason: "empty string") }
             return text

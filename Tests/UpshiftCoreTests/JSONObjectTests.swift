@@ -131,4 +131,18 @@ struct JSONObjectTests {
             #expect(packingError == readingError)
         }
     }
+
+    /// Short texts are built in place; what they read must not differ from `String(decoding:as:)`,
+    /// ill-formed bytes (a lone continuation byte, a cut sequence) repaired the same way.
+    @Test(arguments: [
+        [], Array("a".utf8), Array("customer-2354".utf8), Array("exactly 15 byte".utf8), Array("sixteen bytes ok".utf8),
+        Array("café".utf8), Array("été à Paris, 🍂".utf8), [0x61, 0x80, 0x62], [0x61, 0xE2, 0x82], [0xFF], [0x41, 0x00, 0x42],
+    ] as [[UInt8]])
+    func textsReadAsDecodingReadsThem(bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { buffer in
+            let text = String(utf8: buffer)
+            #expect(text == String(decoding: buffer, as: UTF8.self))
+            #expect(Array(text.utf8) == Array(String(decoding: buffer, as: UTF8.self).utf8))
+        }
+    }
 }
