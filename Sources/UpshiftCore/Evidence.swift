@@ -19,27 +19,27 @@ enum Evidence: Sendable {
     var object: JSONObject {
         switch self {
         case .metric(let wording, let value, let ratio, let atLeast, let since):
-            var members: [(key: String, value: JSONValue)] = []
+            var members: [JSONObject.Member] = []
             members.reserveCapacity(10)
-            members.append(("trigger", ratio == nil ? "metric" : "ratio"))
-            members.append(("metric", wording.subject))
-            members.append(("value", .number(value)))
+            members.append(.init("trigger", ratio == nil ? "metric" : "ratio"))
+            members.append(.init("metric", wording.subject))
+            members.append(.init("value", .number(value)))
             if let ratio {
-                members.append(("of", wording.of))
-                members.append(("limit", .number(ratio.limit)))
-                members.append(("ratio", .number((ratio.ratio * 10_000).rounded() / 10_000)))
+                members.append(.init("of", wording.of))
+                members.append(.init("limit", .number(ratio.limit)))
+                members.append(.init("ratio", .number((ratio.ratio * 10_000).rounded() / 10_000)))
             }
-            members.append(("at_least", .number(atLeast)))
-            members.append(("window", wording.window))
+            members.append(.init("at_least", .number(atLeast)))
+            members.append(.init("window", wording.window))
             if let sustained = wording.sustained {
-                members.append(("sustained", sustained))
-                members.append(("since", .string(since.description)))
+                members.append(.init("sustained", sustained))
+                members.append(.init("since", .string(since.description)))
             }
-            return JSONObject(members)
+            return JSONObject(members: members)
         case .beforeDate(let wording, let date):
-            return JSONObject([("trigger", "before_date"), ("trait", wording.subject), ("date", .string(date?.description ?? "")), ("by", wording.by)])
+            return JSONObject(members: [.init("trigger", "before_date"), .init("trait", wording.subject), .init("date", .string(date?.description ?? "")), .init("by", wording.by)])
         case .afterEvent(let wording, let time):
-            return JSONObject([("trigger", "after_event"), ("event", wording.subject), ("event_time", .string(time?.description ?? "")), ("by", wording.by)])
+            return JSONObject(members: [.init("trigger", "after_event"), .init("event", wording.subject), .init("event_time", .string(time?.description ?? "")), .init("by", wording.by)])
         case .none:
             return [:]
         }

@@ -23,7 +23,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
     }
 
     public init(dictionaryLiteral members: (String, JSONValue)...) {
-        self.init(JSONObject(members.map { (key: $0.0, value: $0.1) }))
+        self.init(JSONObject(members: members.map { JSONObject.Member($0.0, $0.1) }))
     }
 
     /// An object of text that ``JSONWriter`` wrote, as this type keeps it (empty for no members).
