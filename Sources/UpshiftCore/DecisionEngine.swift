@@ -276,18 +276,22 @@ private struct Context {
     /// the metrics, suppressions, channels, timers, attribution and the run it concerns.
     mutating func apply(_ event: Event, named name: String, properties: JSONObject, to state: inout CustomerState) {
         let routes = engine.routes[name]
-        for index in routes?.metrics ?? [] {
-            let metric = engine.metric(index)
-            guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
-            let anchor = anchor(metric, index, state)
-            state.block.add(
-                to: index, metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp, anchor: anchor)
-        }
-        for index in routes?.suppressionStarts ?? [] {
-            state.recordSuppression(index, start: true, at: event.timestamp)
-        }
-        for index in routes?.suppressionEnds ?? [] {
-            state.recordSuppression(index, start: false, at: event.timestamp)
+        if let routes {
+            // By position: an iterator over each list cost about 70 instructions an event.
+            for position in routes.metrics.indices {
+                let index = routes.metrics[position]
+                let metric = engine.metric(index)
+                guard metric.definition.filter.allSatisfy({ $0.matches(properties) }) else { continue }
+                let anchor = anchor(metric, index, state)
+                state.block.add(
+                    to: index, metric, properties: properties, at: event.timestamp, latest: state.latestEventTime ?? event.timestamp, anchor: anchor)
+            }
+            for position in routes.suppressionStarts.indices {
+                state.recordSuppression(routes.suppressionStarts[position], start: true, at: event.timestamp)
+            }
+            for position in routes.suppressionEnds.indices {
+                state.recordSuppression(routes.suppressionEnds[position], start: false, at: event.timestamp)
+            }
         }
         if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
             if name == "Unsubscribed" {
