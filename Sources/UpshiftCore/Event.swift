@@ -405,6 +405,7 @@ private struct RecordFields {
         }
     }
 
+    @inline(__always)
     private static func field(_ key: JSONReader.RawString, _ reader: JSONReader) -> Field? {
         guard key.escaped else { return Field.named(reader.bytes(of: key)) }
         var text = reader.text(of: key)

@@ -201,19 +201,66 @@ public struct JSONReader {
     }
 
     /// Reads past the next value, checking it as ``value()`` would, and builds nothing.
+    ///
+    /// One loop, with the containers open inside the value in a bit mask, rather than a call per
+    /// value: the decoder skips `context`, often a record's largest object, this way. Each step
+    /// is the one ``value()`` takes, with the same checks and errors at the same places.
     mutating func skipValue() throws(JSONSyntaxError) {
-        guard index < bytes.count else { throw error("unexpected end of input") }
-        switch bytes[index] {
-        case UInt8(ascii: "{"):
-            try beginObject()
-            while try nextMember() != nil { try skipValue() }
-        case UInt8(ascii: "["): try elements { reader throws(JSONSyntaxError) in try reader.skipValue() }
-        case UInt8(ascii: "\""): _ = try rawString()
-        case UInt8(ascii: "t"): try literal("true")
-        case UInt8(ascii: "f"): try literal("false")
-        case UInt8(ascii: "n"): try literal("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
-        default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+        // Bit `n`: whether the container `n` levels in from the innermost is an object. Deeper
+        // than 64 levels ``enter()`` throws first, so 64 bits hold them all.
+        var objects: UInt64 = 0
+        var open = 0
+        while true {
+            // A value starts here.
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[index] {
+            case UInt8(ascii: "{"):
+                try beginObject()
+                if try nextMember() != nil {
+                    objects = objects << 1 | 1
+                    open += 1
+                    continue
+                }
+            case UInt8(ascii: "["):
+                try enter()
+                index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    depth -= 1
+                } else {
+                    skipWhitespace()
+                    objects <<= 1
+                    open += 1
+                    continue
+                }
+            case UInt8(ascii: "\""): _ = try rawString()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+            default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+            }
+            // After a value: close the containers it ends, up to one with another member or element.
+            while true {
+                guard open > 0 else { return }
+                if objects & 1 == 1 {
+                    if try nextMember() != nil { break }
+                } else {
+                    skipWhitespace()
+                    guard index < bytes.count else { throw error("unexpected end of input in an array") }
+                    if bytes[index] == UInt8(ascii: ",") {
+                        index += 1
+                        skipWhitespace()
+                        break
+                    }
+                    guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+                    index += 1
+                    depth -= 1
+                }
+                objects >>= 1
+                open -= 1
+            }
         }
     }
 

@@ -145,4 +145,55 @@ struct JSONObjectTests {
             #expect(Array(text.utf8) == Array(String(decoding: buffer, as: UTF8.self).utf8))
         }
     }
+
+    /// Skipping walks a value in one loop, reading reads it with a call per value: each must
+    /// stop at the same place, or fail with the same error at the same byte.
+    @Test(arguments: [
+        #"{"library":{"name":"upshift-simulator"}}"#, #"{}"#, #"[]"#, #"[1,[2,[3,{}]],{"a":[]}]"#, #" { "a" : [ 1 , 2 ] , "b" : { } } "#,
+        #"{"ua":"Mozilla\/5.0 \"x\" \u00e9\ud83d\ude00","n":-0.5e-3,"t":true,"f":false,"z":null}"#, #""text""#, #"12"#, #"[[[[]]]],9"#,
+        #"{"a":1,}"#, #"{"a" 1}"#, #"{"a":tru}"#, #"[1,]"#, #"[1 2]"#, #"{"a":[}"#, #"{"a":1"#, #"["#, #"{"#, #"{"a":"x}"#, #"{"a":"\q"}"#,
+        #"{"n":01}"#, #"[1e999]"#, #"{"s":"\ud800"}"#, #"{"a":1]"#, #"[1}"#, #"{1:2}"#, #"@"#, #""#,
+        String(repeating: "[", count: 64) + String(repeating: "]", count: 64),
+        String(repeating: "[", count: 65) + String(repeating: "]", count: 65),
+        String(repeating: #"{"a":"#, count: 64) + "1" + String(repeating: "}", count: 64),
+        String(repeating: #"{"a":["#, count: 40) + String(repeating: "]}", count: 40),
+    ])
+    func skippingChecksWhatReadingChecks(text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            var skipping = JSONReader(bytes: UnsafeBufferPointer(buffer))
+            var reading = JSONReader(bytes: UnsafeBufferPointer(buffer))
+            skipping.skipWhitespace()
+            reading.skipWhitespace()
+            let skipped = Result { () throws(JSONSyntaxError) in try skipping.skipValue() }
+            let read = Result { () throws(JSONSyntaxError) in _ = try reading.value() }
+            switch (skipped, read) {
+            case (.success, .success): #expect(skipping.index == reading.index)
+            case (.failure(let skipError), .failure(let readError)): #expect(skipError == readError)
+            default: Issue.record("skipping gave \(skipped), reading gave \(read)")
+            }
+        }
+    }
+
+    /// The same, over texts made of random tokens: mostly invalid, in every way a token can be
+    /// out of place.
+    @Test func skippingChecksWhatReadingChecksOnRandomTexts() {
+        let tokens = ["{", "}", "[", "]", ",", ":", " ", #""a""#, #""b\n""#, "1", "-2.5e3", "0", "01", "true", "nul", "null"]
+        var random = SplitMix(state: 18)
+        for _ in 0..<2_000 {
+            let text = (0..<Int.random(in: 1...24, using: &random)).map { _ in tokens.randomElement(using: &random)! }.joined()
+            var bytes = Array(text.utf8)
+            bytes.withUnsafeMutableBufferPointer { buffer in
+                var skipping = JSONReader(bytes: UnsafeBufferPointer(buffer))
+                var reading = JSONReader(bytes: UnsafeBufferPointer(buffer))
+                let skipped = Result { () throws(JSONSyntaxError) in try skipping.skipValue() }
+                let read = Result { () throws(JSONSyntaxError) in _ = try reading.value() }
+                switch (skipped, read) {
+                case (.success, .success): #expect(skipping.index == reading.index, "\(text)")
+                case (.failure(let skipError), .failure(let readError)): #expect(skipError == readError, "\(text)")
+                default: Issue.record("\(text): skipping gave \(skipped), reading gave \(read)")
+                }
+            }
+        }
+    }
 }
