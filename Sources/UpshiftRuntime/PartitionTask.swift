@@ -32,26 +32,44 @@ struct PartitionTask {
         case processed([Output], event: Event.Kind, time: Timestamp)
         /// The record goes to the dead-letter topic for this reason; any outputs still count.
         case deadLetter(Rejection, outputs: [Output])
+        /// The record is before the next offset this task expects, so its effect is already in
+        /// the state: it was read again, not applied again. See ``process(_:decoder:)``.
+        case alreadyRead
     }
 
     /// What became of each of `records` (this partition's, in their order), in that order. The
     /// records are decoded first and the events handed to the engine together, which handles
     /// them faster than one by one (see `StreamEngine.handle(_:_:)`) with the same results.
+    ///
+    /// A record before the offset the task expects next is left alone: the state holds its
+    /// effect already, and applying it again would count it twice (or late). A consumer reads
+    /// one only when its position went back behind the task's, as when librdkafka's lookup of
+    /// the group's committed offset lands after the seek to the restored one (librdkafka issue
+    /// #2256) and, with no offset committed, the reset policy starts the partition over.
     mutating func process(_ records: ArraySlice<ConsumerRecord>, decoder: EventDecoder) -> [Outcome] {
-        // Per record, why it was rejected, or nil for a record whose event is in `events`.
-        var rejections: [Rejection?] = []
+        enum Read {
+            /// The record's event is next in `events`.
+            case event
+            case rejected(Rejection)
+            case alreadyRead
+        }
+        var reads: [Read] = []
         var events: [Event] = []
-        rejections.reserveCapacity(records.count)
+        reads.reserveCapacity(records.count)
         events.reserveCapacity(records.count)
         for record in records {
+            if let next = offsets[record.topicPartition], record.offset < next {
+                reads.append(.alreadyRead)
+                continue
+            }
             offsets[record.topicPartition] = record.offset + 1
             hasUncommittedWork = true
             switch Self.decode(record, decoder) {
             case .success(let event):
                 events.append(event)
-                rejections.append(nil)
+                reads.append(.event)
             case .failure(let rejection):
-                rejections.append(rejection)
+                reads.append(.rejected(rejection))
             }
         }
         var handled: [Outcome] = []
@@ -61,8 +79,12 @@ struct PartitionTask {
             handled.append(Self.outcome(of: event, result))
         }
         var next = handled.makeIterator()
-        return rejections.map { rejection in
-            if let rejection { .deadLetter(rejection, outputs: []) } else { next.next()! }
+        return reads.map { read in
+            switch read {
+            case .event: next.next()!
+            case .rejected(let rejection): .deadLetter(rejection, outputs: [])
+            case .alreadyRead: .alreadyRead
+            }
         }
     }
 

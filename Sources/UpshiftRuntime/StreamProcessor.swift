@@ -54,6 +54,9 @@ public final class StreamProcessor: Sendable {
         public var restoredCustomers = 0
         /// Customers forgotten after the program's idle TTL.
         public var expiredCustomers = 0
+        /// Records read again behind a partition's restored or current position, and not applied
+        /// again (see ``PartitionTask/process(_:decoder:)``); not counted in `recordsIn`.
+        public var readAgain = 0
         /// Input partitions held and restored: those with a task.
         public var assignedPartitions = 0
         /// True once the processor holds a restored assignment (possibly of no partitions), false
@@ -315,23 +318,28 @@ public final class StreamProcessor: Sendable {
                         operation: "process record at offset \(group.first!.offset)")
                 }
                 try begin()
+                var readAgain = 0
                 for (record, outcome) in zip(group, tasks[partition]!.process(group, decoder: decoder)) {
-                    tally.recordsIn += 1
                     switch outcome {
                     case .processed(let outputs, let kind, let time):
+                        tally.recordsIn += 1
                         tally.processed += 1
                         tally.consumed[record.topic, default: [:]][kind, default: 0] += 1
                         tally.delays.append(.milliseconds((now - time).milliseconds))
                         notice(outputs)
                         try send(outputs)
                     case .deadLetter(let rejection, let outputs):
+                        tally.recordsIn += 1
                         tally.deadLettered += 1
                         processor.metrics.deadLettered(rejection)
                         notice(outputs)
                         try emit(records.deadLetter(record, rejection))
                         try send(outputs)
+                    case .alreadyRead:
+                        readAgain += 1
                     }
                 }
+                if readAgain > 0 { try skipAhead(partition, readAgain: readAgain) }
             }
             if configuration.clock == .wallClock {
                 let now = Timestamp.now
@@ -342,6 +350,20 @@ public final class StreamProcessor: Sendable {
                     try send(outputs)
                 }
             }
+        }
+
+        /// The consumer read records of `partition` that its task had already applied (see
+        /// ``PartitionTask/process(_:decoder:)``): it is moved on to where the task stands, so that
+        /// it does not read the rest of them again too.
+        func skipAhead(_ partition: Int32, readAgain: Int) throws {
+            let positions = tasks[partition]!.offsets.map { TopicPartitionOffset($0.key, KafkaOffset($0.value)) }
+                .sorted { $0.topicPartition < $1.topicPartition }
+            logger.warning(
+                "records read again",
+                metadata: ["partition": "\(partition)", "records": "\(readAgain)", "seek": "\(positions.map(\.description).joined(separator: ","))"])
+            processor.count { $0.readAgain += readAgain }
+            processor.metrics.count("upshift_records_read_again_total", ["partition": "\(partition)"], by: readAgain)
+            try consumer.seek(positions)
         }
 
         func record(_ tally: BatchTally) {
