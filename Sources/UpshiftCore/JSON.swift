@@ -585,7 +585,7 @@ extension String {
     /// checks the bytes and then copies them in a loop of its own.
     @inline(__always)
     init(utf8 bytes: UnsafeBufferPointer<UInt8>) {
-        guard bytes.count <= 15, let source = bytes.baseAddress else {
+        guard (1...15).contains(bytes.count), let source = bytes.baseAddress else {
             self.init(decoding: bytes, as: UTF8.self)
             return
         }
