@@ -45,7 +45,7 @@ struct PartitionTask {
     /// effect already, and applying it again would count it twice (or late). A consumer reads
     /// one only when its position went back behind the task's, as when librdkafka's lookup of
     /// the group's committed offset lands after the seek to the restored one (librdkafka issue
-    /// #2256) and, with no offset committed, the reset policy starts the partition over.
+    /// #2256) and the partition starts at that older offset, or by the reset policy.
     mutating func process(_ records: ArraySlice<ConsumerRecord>, decoder: EventDecoder) -> [Outcome] {
         enum Read {
             /// The record's event is next in `events`.
