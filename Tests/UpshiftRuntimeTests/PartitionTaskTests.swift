@@ -14,7 +14,8 @@ struct PartitionTaskTests {
     }
 
     private func task() throws -> PartitionTask {
-        PartitionTask(partition: 0, program: try examples(), restored: Changelog.Restorer(program: try examples()), changelogTopic: "changelog")
+        let program = try examples()
+        return PartitionTask(partition: 0, program: program, restored: Changelog.Restorer(program: program), changelogTopic: "changelog")
     }
 
     /// A consumer whose position went back behind the task's (librdkafka #2256, or a reset to the
