@@ -110,7 +110,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
                     for place in places where place.name.count == name.count {
                         guard name.isEmpty || memcmpEqual(name.baseAddress!, bytes.baseAddress! + place.name.lowerBound, name.count) else { continue }
                         let value = UnsafeBufferPointer(rebasing: bytes[place.value])
-                        return path.count == 1 ? try? JSONReader.parse(value) : PackedJSONObject.value(at: path.dropFirst(), in: value)
+                        return path.count == 1 ? PackedJSONObject.value(written: value) : PackedJSONObject.value(at: path.dropFirst(), in: value)
                     }
                     return nil
                 }
@@ -148,7 +148,40 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
 
     /// The value that starts at `start`, built.
     private static func value(at start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> JSONValue? {
-        try? JSONReader.parse(UnsafeBufferPointer(rebasing: bytes[start..<end(ofValueAt: start, in: bytes)]))
+        value(written: UnsafeBufferPointer(rebasing: bytes[start..<end(ofValueAt: start, in: bytes)]))
+    }
+
+    /// The value whose text, as the writer wrote it, is `text`. A string without escapes, an
+    /// integer of at most 15 digits and a literal (what traits mostly hold) are read straight
+    /// from their bytes; anything else goes to the reader, whose setting up and checking cost
+    /// more than reading such a value.
+    static func value(written text: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+        guard let first = text.first else { return nil }
+        switch first {
+        case UInt8(ascii: "\""):
+            let inner = UnsafeBufferPointer(rebasing: text[1..<(text.count - 1)])
+            if nextByteToEscape(in: inner, from: 0) == inner.count { return .string(String(utf8: inner)) }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            if let integer = integer(written: text) { return .number(Double(integer)) }
+        default:
+            if text.is("true") { return .bool(true) }
+            if text.is("false") { return .bool(false) }
+        }
+        return try? JSONReader.parse(text)
+    }
+
+    /// The integer that `text` is, when it is an optional minus and 1 to 15 digits without a
+    /// leading zero (the writer's form; `-0` is written `0`).
+    private static func integer(written text: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let negative = text[0] == UInt8(ascii: "-")
+        let digits = UnsafeBufferPointer(rebasing: text[(negative ? 1 : 0)...])
+        guard (1...15).contains(digits.count), digits[0] != UInt8(ascii: "0") || (digits.count == 1 && !negative) else { return nil }
+        var value: Int64 = 0
+        for digit in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+            value = value * 10 + Int64(digit - UInt8(ascii: "0"))
+        }
+        return negative ? -value : value
     }
 
     /// Just past the string whose opening quote is at `start`; runs without escapes are skipped
@@ -323,5 +356,12 @@ extension JSONReader {
         }
         guard case .object(let object) = try value() else { preconditionFailure("an object read as another value") }
         return PackedJSONObject(object)
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Whether the bytes are those of `literal`.
+    fileprivate func `is`(_ literal: StaticString) -> Bool {
+        count == literal.utf8CodeUnitCount && memcmpEqual(baseAddress!, literal.utf8Start, count)
     }
 }

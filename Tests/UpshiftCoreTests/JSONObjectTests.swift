@@ -72,6 +72,21 @@ struct JSONObjectTests {
         #expect(taken == plain)
     }
 
+    /// Values read from packed text without the reader must be the reader's values, exactly
+    /// (the sign of zero and the type included), for every form the writer writes.
+    @Test(arguments: [
+        "starter", "", "café", "say \"hi\"\n", "tab\there", 0, -0.0, 7, -42, 999_999_999_999_999, 1_000_000_000_000_000, -999_999_999_999_999,
+        6.5, -0.25, 1e300, true, false, .null, .array([1, "a"]), .object(["sms": true]),
+    ] as [JSONValue])
+    func aValueReadFromPackedTextIsTheReadersValue(_ value: JSONValue) throws {
+        var writer = JSONWriter()
+        writer.write(value)
+        let read = writer.bytes.withUnsafeBufferPointer { PackedJSONObject.value(written: $0) }
+        let expected = try writer.bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in try JSONReader.parse(buffer) }
+        #expect(read == expected)
+        if case .number(let number)? = read, case .number(let other) = expected { #expect(number.sign == other.sign) }
+    }
+
     @Test func membersReadWhatTheScanReads() {
         let packed = PackedJSONObject(JSONObject([
             ("plan", "starter"), ("a\"b", 1), ("", "empty"), ("quota", .object(["api_calls": 1000])), ("plan", "pro"), ("nps", 6.5),
