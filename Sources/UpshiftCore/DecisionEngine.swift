@@ -262,7 +262,7 @@ private struct Context {
             break
         }
         guard let name = eventName(event) else { return }
-        if event.kind != .track, let page = event.name, event.properties["name"] == nil {
+        if event.kind != .track, let page = event.name, !event.properties.hasMember(named: "name") {
             var properties = event.properties
             properties["name"] = .string(page)
             apply(event, named: name, properties: properties, to: &state)
@@ -274,7 +274,7 @@ private struct Context {
 
     /// Folds a named event (a track call, or a page or screen view) with these properties into
     /// the metrics, suppressions, channels, timers, attribution and the run it concerns.
-    mutating func apply(_ event: Event, named name: String, properties: JSONObject, to state: inout CustomerState) {
+    mutating func apply(_ event: Event, named name: String, properties: PackedJSONObject, to state: inout CustomerState) {
         let routes = engine.routes[name]
         if let routes {
             // By position: an iterator over each list cost about 70 instructions an event.
@@ -293,13 +293,13 @@ private struct Context {
                 state.recordSuppression(routes.suppressionEnds[position], start: false, at: event.timestamp)
             }
         }
-        if let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
-            if name == "Unsubscribed" {
-                state.unsubscribedChannels |= channel.bit
-                state.subscribedChannels &= ~channel.bit
-            } else if name == "Subscribed" {
+        if let subscribes = routes?.subscribes, let channel = properties["channel"]?.string.flatMap(Channel.init(rawValue:)) {
+            if subscribes {
                 state.subscribedChannels |= channel.bit
                 state.unsubscribedChannels &= ~channel.bit
+            } else {
+                state.unsubscribedChannels |= channel.bit
+                state.subscribedChannels &= ~channel.bit
             }
         }
         for index in routes?.afterEventWorkflows ?? [] {
@@ -506,7 +506,7 @@ private struct Context {
 
     /// Attributes a conversion or guardrail event to each workflow whose latest assignment it
     /// follows within the window, once per assignment; keeps the time of a guardrail's precedent.
-    mutating func attribute(_ event: Event, name: String, properties: JSONObject, routes: EventRoutes, state: inout CustomerState) {
+    mutating func attribute(_ event: Event, name: String, properties: PackedJSONObject, routes: EventRoutes, state: inout CustomerState) {
         let time = event.timestamp
         for (index, position) in routes.conversions {
             let conversion = program.workflows[index].conversions[position]
@@ -821,6 +821,9 @@ final class EventRoutes: Sendable {
     let guardrails: [Int]
     /// Whether a guardrail must follow this event (`after:`), so its time is kept.
     let isPrecedent: Bool
+    /// True for `Subscribed` and false for `Unsubscribed`, whose `channel` property opts the
+    /// customer in or out; nil for any other event, whose properties are not searched for one.
+    let subscribes: Bool?
 
     private init(_ lists: Lists) {
         metrics = lists.metrics
@@ -830,6 +833,7 @@ final class EventRoutes: Sendable {
         conversions = lists.conversions
         guardrails = lists.guardrails
         isPrecedent = lists.isPrecedent
+        subscribes = lists.subscribes
     }
 
     /// The routes of one event name while the index is built.
@@ -841,10 +845,13 @@ final class EventRoutes: Sendable {
         var conversions: [(workflow: Int, conversion: Int)] = []
         var guardrails: [Int] = []
         var isPrecedent = false
+        var subscribes: Bool?
     }
 
     static func index(_ program: Program) -> Index {
         var routes: [String: Lists] = [:]
+        routes["Subscribed", default: Lists()].subscribes = true
+        routes["Unsubscribed", default: Lists()].subscribes = false
         for (index, metric) in program.metrics.enumerated() { routes[metric.event, default: Lists()].metrics.append(index) }
         for (index, suppression) in program.suppressions.enumerated() {
             switch suppression.rule {

@@ -46,7 +46,9 @@ public struct Event: Sendable, Hashable {
     public var messageID: String
     /// The `event` of a track call, or the `name` of a page or screen call.
     public var name: String?
-    public var properties: JSONObject
+    /// Kept as text, as it stood in the record: most events carry a few properties, of which the
+    /// rules read one or two, and a tree of them cost more to build and to free than to scan.
+    public var properties: PackedJSONObject
     /// Kept as text: an `identify` carries many, and most go into the customer's state as text.
     public var traits: PackedJSONObject
     /// The account of a `group` call.
@@ -58,7 +60,7 @@ public struct Event: Sendable, Hashable {
 extension Event {
     public init(
         kind: Kind, customerID: String, userID: String? = nil, anonymousID: String? = nil, messageID: String,
-        timestamp: Timestamp, name: String? = nil, properties: JSONObject = JSONObject(),
+        timestamp: Timestamp, name: String? = nil, properties: PackedJSONObject = PackedJSONObject(),
         traits: PackedJSONObject = PackedJSONObject(), groupID: String? = nil, previousID: String? = nil
     ) {
         self.init(
@@ -241,20 +243,12 @@ public struct EventDecoder: Sendable {
         }
     }
 
-    private static func optionalProperties(_ record: RecordFields) throws(EventError) -> JSONObject {
-        switch record.properties {
-        case nil, .null?: return JSONObject()
-        case .object(let object)?: return object
-        case let other?: throw EventError(field: "properties", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
-        }
+    private static func optionalProperties(_ record: RecordFields) throws(EventError) -> PackedJSONObject {
+        try record.properties.packed(field: "properties")
     }
 
     private static func packedTraits(_ record: RecordFields) throws(EventError) -> PackedJSONObject {
-        switch record.traits {
-        case nil, .other(.null)?: return PackedJSONObject()
-        case .packed(let packed)?: return packed
-        case .other(let other)?: throw EventError(field: "traits", problem: .wrongType, reason: "expected an object, got \(other.typeName)")
-        }
+        try record.traits.packed(field: "traits")
     }
 }
 
@@ -322,16 +316,16 @@ private struct RecordFields {
         case value(JSONValue)
     }
 
-    /// `traits` as found: packed text when it is an object, anything else decoded.
-    enum FoundTraits {
+    /// `properties` or `traits` as found: packed text when it is an object, anything else decoded.
+    enum FoundObject {
         case packed(PackedJSONObject)
         case other(JSONValue)
     }
 
     private var type, userId, anonymousId, messageId, event, name, groupId, previousId: Found?
     private var timestamp, originalTimestamp, receivedAt: Found?
-    private(set) var properties: JSONValue?
-    private(set) var traits: FoundTraits?
+    private(set) var properties: FoundObject?
+    private(set) var traits: FoundObject?
     /// Where the `context` object stands in the record, read only if it is needed.
     var context: Range<Int>?
     /// Bit `field.rawValue` for each field already read: a later member of the same name is
@@ -391,9 +385,9 @@ private struct RecordFields {
                 try reader.skipValue()
                 context = start..<reader.index
             case .properties:
-                properties = try reader.value()
+                properties = try Self.object(&reader)
             case .traits:
-                traits = reader.atObject ? .packed(try reader.packedObject()) : .other(try reader.value())
+                traits = try Self.object(&reader)
             default:
                 if reader.atString {
                     let text = try reader.rawString()
@@ -405,10 +399,25 @@ private struct RecordFields {
         }
     }
 
+    private static func object(_ reader: inout JSONReader) throws(JSONSyntaxError) -> FoundObject {
+        reader.atObject ? .packed(try reader.packedObject()) : .other(try reader.value())
+    }
+
     @inline(__always)
     private static func field(_ key: JSONReader.RawString, _ reader: JSONReader) -> Field? {
         guard key.escaped else { return Field.named(reader.bytes(of: key)) }
         var text = reader.text(of: key)
         return text.withUTF8 { Field.named($0) }
+    }
+}
+
+extension RecordFields.FoundObject? {
+    /// The object member `field` as packed text: empty when absent or null.
+    fileprivate func packed(field: String) throws(EventError) -> PackedJSONObject {
+        switch self {
+        case nil, .other(.null)?: return PackedJSONObject()
+        case .packed(let packed)?: return packed
+        case .other(let other)?: throw EventError(field: field, problem: .wrongType, reason: "expected an object, got \(other.typeName)")
+        }
     }
 }

@@ -124,26 +124,31 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
     /// Where the value of the object's first member named `name` starts.
     private static func member(_ name: String, ofObjectAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         var name = name
-        if name.withUTF8({ nextByteToEscape(in: $0, from: 0) < $0.count }) {
-            // The key stands in the text escaped: compare with the name escaped the same way.
-            var writer = JSONWriter()
-            writer.write(string: name)
-            name = String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
+        let found: Int?? = name.withUTF8 { name in
+            // A name with a byte to escape is compared below as the text holds it, escaped.
+            guard nextByteToEscape(in: name, from: 0) == name.count else { return nil }
+            return member(utf8: name, ofObjectAt: start, in: bytes)
         }
-        return name.withUTF8 { name in
-            var index = start + 1
-            while bytes[index] != UInt8(ascii: "}") {
-                let keyEnd = end(ofStringAt: index, in: bytes)
-                let keyLength = keyEnd - index - 2
-                let valueStart = keyEnd + 1
-                if keyLength == name.count, keyLength == 0 || memcmpEqual(name.baseAddress!, bytes.baseAddress! + index + 1, keyLength) {
-                    return valueStart
-                }
-                index = end(ofValueAt: valueStart, in: bytes)
-                if bytes[index] == UInt8(ascii: ",") { index += 1 }
+        if let found { return found }
+        var writer = JSONWriter()
+        writer.write(string: name)
+        return writer.bytes.withUnsafeBufferPointer { member(utf8: UnsafeBufferPointer(rebasing: $0.dropFirst().dropLast()), ofObjectAt: start, in: bytes) }
+    }
+
+    /// Where the value of the object's first member whose name stands in the text as `name` starts.
+    private static func member(utf8 name: UnsafeBufferPointer<UInt8>, ofObjectAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var index = start + 1
+        while bytes[index] != UInt8(ascii: "}") {
+            let keyEnd = end(ofStringAt: index, in: bytes)
+            let keyLength = keyEnd - index - 2
+            let valueStart = keyEnd + 1
+            if keyLength == name.count, keyLength == 0 || memcmpEqual(name.baseAddress!, bytes.baseAddress! + index + 1, keyLength) {
+                return valueStart
             }
-            return nil
+            index = end(ofValueAt: valueStart, in: bytes)
+            if bytes[index] == UInt8(ascii: ",") { index += 1 }
         }
+        return nil
     }
 
     /// The value that starts at `start`, built.
@@ -186,6 +191,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
 
     /// Just past the string whose opening quote is at `start`; runs without escapes are skipped
     /// eight bytes at a time.
+    @inline(__always)
     static func end(ofStringAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var index = nextByteToEscape(in: bytes, from: start + 1)
         while bytes[index] == UInt8(ascii: "\\") { index = nextByteToEscape(in: bytes, from: index + 2) }
@@ -193,6 +199,7 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
     }
 
     /// Just past the value that starts at `start`.
+    @inline(__always)
     static func end(ofValueAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var index = start
         var depth = 0

@@ -76,7 +76,7 @@ public struct PropertyMatch: Sendable, Hashable {
     public var path: [String]
     public var values: [JSONValue]
 
-    public func matches(_ properties: JSONObject) -> Bool {
+    public func matches(_ properties: PackedJSONObject) -> Bool {
         guard let value = properties.value(at: path) else { return false }
         return values.contains(value)
     }

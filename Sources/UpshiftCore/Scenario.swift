@@ -61,7 +61,7 @@ public struct Scenario: Sendable, Decodable {
             let customer = entry.customer ?? customerID
             var event = Event(
                 kind: entry.kind, customerID: customer, userID: customer, messageID: entry.messageID ?? "scenario-\(offset)",
-                timestamp: entry.at, name: entry.name, properties: entry.properties ?? JSONObject(), traits: PackedJSONObject(entry.traits ?? JSONObject()))
+                timestamp: entry.at, name: entry.name, properties: PackedJSONObject(entry.properties ?? JSONObject()), traits: PackedJSONObject(entry.traits ?? JSONObject()))
             if entry.kind == .group { event.groupID = entry.name }
             events.append(event)
         }

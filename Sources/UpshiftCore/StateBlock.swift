@@ -331,7 +331,7 @@ extension StateBlock {
     /// index and value), at most a window's worth of them; for a distinct count, per value seen,
     /// its hash and the last bucket it was seen in, at most ``MetricState/maximumDistinct``.
     mutating func add(
-        to index: Int, _ metric: DecisionEngine.Metric, properties: JSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?
+        to index: Int, _ metric: DecisionEngine.Metric, properties: PackedJSONObject, at time: Timestamp, latest: Timestamp, anchor: Timestamp?
     ) {
         guard let bucket = metric.bucketIndex(time, anchor: anchor), let newest = metric.bucketIndex(latest, anchor: anchor) else { return }
         let span = metric.bucketsPerWindow

@@ -48,6 +48,18 @@ struct EventDecoderTests {
         #expect(none.traits.isEmpty)
     }
 
+    /// Properties too: held as the writer would write them, and read the same whatever their form.
+    @Test func propertiesInAnyFormAreTheSameProperties() throws {
+        let compact = try decoder.decode(#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":{"plan":"pro","seats":5,"price":2.5}}"#)
+        let spaced = try decoder.decode(#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties": { "plan" : "pr\u006f", "seats" : 5.0, "price": 25e-1 } }"#)
+        #expect(String(decoding: compact.properties.text, as: UTF8.self) == #"{"plan":"pro","seats":5,"price":2.5}"#)
+        #expect(spaced.properties == compact.properties)
+        #expect(spaced.properties["seats"] == 5)
+        #expect(spaced.properties["price"] == 2.5)
+        let none = try decoder.decode(#"{"type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z","event":"E","properties":null}"#)
+        #expect(none.properties.isEmpty)
+    }
+
     @Test func escapedTypeStillNamesTheKind() throws {
         let event = try decoder.decode(#"{"type":"identif\u0079","type":"track","userId":"u","messageId":"m","timestamp":"2026-03-01T10:00:00Z"}"#)
         #expect(event.kind == .identify)

@@ -31,7 +31,7 @@ func program(_ yaml: String, shared: Bool = true) throws -> Program {
 
 
 func track(_ name: String, _ customer: String = "c1", at time: String, _ properties: JSONObject = [:]) -> Event {
-    Event(kind: .track, customerID: customer, userID: customer, messageID: "\(customer)-\(name)-\(time)-\(properties.members.count)", timestamp: at(time), name: name, properties: properties)
+    Event(kind: .track, customerID: customer, userID: customer, messageID: "\(customer)-\(name)-\(time)-\(properties.members.count)", timestamp: at(time), name: name, properties: PackedJSONObject(properties))
 }
 
 func identify(_ customer: String = "c1", at time: String, _ traits: JSONObject) -> Event {
