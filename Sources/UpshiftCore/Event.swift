@@ -51,10 +51,45 @@ public struct Event: Sendable, Hashable {
     public var properties: PackedJSONObject
     /// Kept as text: an `identify` carries many, and most go into the customer's state as text.
     public var traits: PackedJSONObject
+    private var links: Links?
+
     /// The account of a `group` call.
-    public var groupID: String?
+    public var groupID: String? {
+        get { links?.groupID }
+        set { links = Links.of(groupID: newValue, previousID: previousID) }
+    }
+
     /// The id an `alias` call links to `userId`.
-    public var previousID: String?
+    public var previousID: String? {
+        get { links?.previousID }
+        set { links = Links.of(groupID: groupID, previousID: newValue) }
+    }
+
+    /// What only `group` and `alias` calls carry, behind one reference: an event is moved several
+    /// times on its way to the engine, and without these two fields it fits the few register
+    /// moves that the compiler makes of a value up to 128 bytes, where a larger one takes a call
+    /// to `memcpy` each time.
+    private final class Links: Sendable, Hashable {
+        let groupID: String?
+        let previousID: String?
+
+        private init(groupID: String?, previousID: String?) {
+            self.groupID = groupID
+            self.previousID = previousID
+        }
+
+        /// Nil when there is neither; not a failable initializer, which would allocate first.
+        static func of(groupID: String?, previousID: String?) -> Links? {
+            groupID == nil && previousID == nil ? nil : Links(groupID: groupID, previousID: previousID)
+        }
+
+        static func == (a: Links, b: Links) -> Bool { a.groupID == b.groupID && a.previousID == b.previousID }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(groupID)
+            hasher.combine(previousID)
+        }
+    }
 }
 
 extension Event {
@@ -65,7 +100,7 @@ extension Event {
     ) {
         self.init(
             kind: kind, customerID: customerID, userID: userID, anonymousID: anonymousID, timestamp: timestamp, messageID: messageID,
-            name: name, properties: properties, traits: traits, groupID: groupID, previousID: previousID)
+            name: name, properties: properties, traits: traits, links: Links.of(groupID: groupID, previousID: previousID))
     }
 }
 
