@@ -651,9 +651,39 @@ public struct JSONWriter {
             append("null")
         } else if number.rounded() == number, abs(number) < 1e15 {
             write(integer: Int64(number))
-        } else {
+        } else if !write(decimal: number) {
             append("\(number)")
         }
+    }
+
+    /// Writes a number of at most three decimals (a ratio, a price, a threshold: most of those an
+    /// output's evidence holds) as Swift's shortest form would, without making its String, which
+    /// cost about 1,000 instructions a number. False, having written nothing, for any other.
+    ///
+    /// The decimal with the fewest fraction digits whose nearest `Double` is `number` is that
+    /// form: any other decimal with as many digits is at least 0.001 away, far more than the gap
+    /// between two doubles below 10^12, so it rounds elsewhere; and it ends in a digit other than
+    /// zero, or one digit fewer would have been found first.
+    private mutating func write(decimal number: Double) -> Bool {
+        guard abs(number) < 1e12 else { return false }
+        var scale = 1.0
+        for digits in 1...3 {
+            scale *= 10
+            let scaled = (abs(number) * scale).rounded()
+            guard scaled / scale == abs(number) else { continue }
+            var fraction = Int64(scaled) % Int64(scale)
+            if number < 0 { bytes.append(UInt8(ascii: "-")) }
+            write(integer: Int64(scaled) / Int64(scale))
+            append(count: digits + 1) { out in
+                out[0] = UInt8(ascii: ".")
+                for position in stride(from: digits, through: 1, by: -1) {
+                    out[position] = UInt8(ascii: "0") + UInt8(fraction % 10)
+                    fraction /= 10
+                }
+            }
+            return true
+        }
+        return false
     }
 
     /// The digits straight into the bytes, without making a String of them.

@@ -45,6 +45,24 @@ struct OutputTests {
         #expect(exit.json.object?["evidence"] == .object(["value": .null, "ratio": .null]))
     }
 
+    /// Numbers are written as Swift's shortest form writes them, whichever way the writer takes:
+    /// integers, up to three decimals, and the rest through `description`.
+    @Test func numbersAreWrittenInSwiftsShortestForm() {
+        var random = SplitMix(state: 19)
+        var numbers: [Double] = [0.8, 4.112, -0.25, 0.05, -0.001, 0.001, 0.0005, 1234.5, 999_999_999_999.999, 1e12 + 0.5, 0.1 + 0.2, 1.0 / 3, -7.125, 2.5e-7]
+        for _ in 0..<5_000 {
+            let thousandths = Double(Int64.random(in: -10_000_000_000...10_000_000_000, using: &random))
+            numbers.append(thousandths / [10, 100, 1000].randomElement(using: &random)!)
+            numbers.append(Double(bitPattern: UInt64.random(in: 0x3F00_0000_0000_0000...0x4270_0000_0000_0000, using: &random)))
+        }
+        for number in numbers {
+            var writer = JSONWriter()
+            writer.write(number: number)
+            let expected = number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
+            #expect(writer.text == expected, "\(number)")
+        }
+    }
+
     @Test func theJSONValueIsTheWrittenRecordReadBack() {
         let json = offer().json
         #expect(json.object?["customer_id"] == "c\"1")
