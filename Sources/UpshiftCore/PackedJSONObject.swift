@@ -124,12 +124,13 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
     /// Where the value of the object's first member named `name` starts.
     private static func member(_ name: String, ofObjectAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         var name = name
-        let found: Int?? = name.withUTF8 { name in
-            // A name with a byte to escape is compared below as the text holds it, escaped.
-            guard nextByteToEscape(in: name, from: 0) == name.count else { return nil }
-            return member(utf8: name, ofObjectAt: start, in: bytes)
+        // A name without a byte to escape (nearly every one) is checked and looked for in one
+        // `withUTF8`: the outer nil says it has such a byte.
+        let plain: Int?? = name.withUTF8 { name in
+            nextByteToEscape(in: name, from: 0) == name.count ? member(utf8: name, ofObjectAt: start, in: bytes) : nil
         }
-        if let found { return found }
+        if let plain { return plain }
+        // The key stands in the text escaped: compare with the name escaped the same way.
         var writer = JSONWriter()
         writer.write(string: name)
         return writer.bytes.withUnsafeBufferPointer { member(utf8: UnsafeBufferPointer(rebasing: $0.dropFirst().dropLast()), ofObjectAt: start, in: bytes) }
