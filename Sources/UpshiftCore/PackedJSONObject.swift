@@ -126,8 +126,9 @@ public struct PackedJSONObject: Sendable, Hashable, ExpressibleByDictionaryLiter
         var name = name
         // A name without a byte to escape (nearly every one) is checked and looked for in one
         // `withUTF8`: the outer nil says it has such a byte.
-        let plain: Int?? = name.withUTF8 { name in
-            nextByteToEscape(in: name, from: 0) == name.count ? member(utf8: name, ofObjectAt: start, in: bytes) : nil
+        let plain = name.withUTF8 { name -> Int?? in
+            guard nextByteToEscape(in: name, from: 0) == name.count else { return .none }
+            return member(utf8: name, ofObjectAt: start, in: bytes)
         }
         if let plain { return plain }
         // The key stands in the text escaped: compare with the name escaped the same way.
