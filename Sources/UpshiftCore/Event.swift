@@ -46,8 +46,9 @@ public struct Event: Sendable, Hashable {
     public var messageID: String
     /// The `event` of a track call, or the `name` of a page or screen call.
     public var name: String?
-    /// Kept as text, as it stood in the record: most events carry a few properties, of which the
-    /// rules read one or two, and a tree of them cost more to build and to free than to scan.
+    /// Kept as packed text (the record's own when it is in the writer's form): most events carry
+    /// a few properties, of which the rules read one or two, and a tree of them cost more to
+    /// build and to free than to scan.
     public var properties: PackedJSONObject
     /// Kept as text: an `identify` carries many, and most go into the customer's state as text.
     public var traits: PackedJSONObject

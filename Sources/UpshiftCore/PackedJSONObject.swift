@@ -1,4 +1,5 @@
-/// A JSON object kept as its compact text in one block of memory: how a customer's traits are held.
+/// A JSON object kept as its compact text in one block of memory: how a customer's traits, and an
+/// event's properties and traits, are held.
 ///
 /// As a ``JSONObject``, eight typical traits took about 1,200 bytes in half a dozen blocks (the
 /// member list, each nested object's, each string too long to be held inline); as text they take
