@@ -73,7 +73,8 @@ struct JSONObjectTests {
     }
 
     /// Values read from packed text without the reader must be the reader's values, exactly
-    /// (the sign of zero and the type included), for every form the writer writes.
+    /// (a number's sign and every value's type included), for every form the writer writes. The
+    /// writer writes -0.0 as `0`, so that case reads back as 0.
     @Test(arguments: [
         "starter", "", "café", "say \"hi\"\n", "tab\there", 0, -0.0, 7, -42, 999_999_999_999_999, 1_000_000_000_000_000, -999_999_999_999_999,
         6.5, -0.25, 1e300, true, false, .null, .array([1, "a"]), .object(["sms": true]),
