@@ -135,7 +135,7 @@ public struct DecisionEngine: Sendable {
         var hasher = StableHasher()
         hasher.combine(event.messageID)
         let mark = hasher.value
-        if state.block.records(.recentMessages).contains(where: { $0.first == Int64(bitPattern: mark) }) {
+        if state.block.records(state.block.recentMessages).contains(where: { $0.first == Int64(bitPattern: mark) }) {
             return Result(disposition: .duplicate, outputs: [], nextTimer: nextTimer(state))
         }
         rememberMessage(mark, at: event.timestamp, in: &state)
@@ -219,15 +219,16 @@ public struct DecisionEngine: Sendable {
     private func rememberMessage(_ mark: UInt64, at time: Timestamp, in state: inout CustomerState) {
         let horizon = max(state.latestEventTime ?? time, time) - program.settings.deduplicationWindow
         let cell = StateBlock.Cell(first: Int64(bitPattern: mark), second: time.rawValue)
-        let recent = state.block.range(.recentMessages)
+        let part = state.block.recentMessages
+        let recent = state.block.range(part)
         // Looked for first: removing would rewrite the list even when nothing has expired.
         if recent.contains(where: { state.block[$0].second < horizon.rawValue }) {
-            state.block.removeAll(from: .recentMessages, where: { $0.second < horizon.rawValue }, thenAppend: cell)
+            state.block.removeAll(from: part, where: { $0.second < horizon.rawValue }, thenAppend: cell)
         } else {
-            state.block.append(cell, to: .recentMessages)
+            state.block.append(cell, to: part)
         }
-        let kept = state.block.range(.recentMessages)
-        if kept.count > 32 { state.block.remove(kept.lowerBound..<kept.upperBound - 32, from: .recentMessages) }
+        let kept = state.block.range(part)
+        if kept.count > 32 { state.block.remove(kept.lowerBound..<kept.upperBound - 32, from: part) }
     }
 }
 

@@ -102,7 +102,7 @@ public enum StateCodec {
         } else {
             out.byte(0)
         }
-        let recent = block.records(.recentMessages)
+        let recent = block.records(block.recentMessages)
         out.count(recent.count)
         for mark in recent {
             out.fixed(UInt64(bitPattern: mark.first))
@@ -216,7 +216,7 @@ public enum StateCodec {
         let recent = try (0..<input.count()).map { _ throws(StateCodecError) in
             StateBlock.Cell(first: Int64(bitPattern: try input.fixed()), second: try input.time().rawValue)
         }
-        state.block.replace(.recentMessages, with: recent)
+        state.block.replace(state.block.recentMessages, with: recent)
         state.lateEvents = try input.count()
         state.aliases = try (0..<input.count()).map { _ throws(StateCodecError) in try input.string() }
         if format >= 2 {

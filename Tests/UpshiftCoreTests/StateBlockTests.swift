@@ -17,16 +17,28 @@ struct StateBlockTests {
         var block = StateBlock(suppressions: 2, workflows: 1, distinct: [false, true])
         block.append(cell(7), to: .metric(0))
         block.append(cell(9), to: .metric(1))
-        block.append(cell(1), to: .recentMessages)
+        block.append(cell(1), to: block.recentMessages)
         block.insert(cell(5), at: block.range(.metric(0)).lowerBound, into: .metric(0))
         block.setValue(30, keyed: 3, in: .suppressions)
-        #expect(firsts(block, .recentMessages) == [1])
+        #expect(firsts(block, block.recentMessages) == [1])
         #expect(firsts(block, .sent) == [])
         #expect(block.records(.suppressions) == [cell(3, 30)])
         #expect(firsts(block, .metric(0)) == [5, 7])
         #expect(firsts(block, .metric(1)) == [9])
         #expect(!block.isDistinct(.metric(0)) && block.isDistinct(.metric(1)), "the flags stay as parts move")
         #expect((block.metricCount, block.suppressionCount, block.workflowCount) == (2, 2, 1))
+    }
+
+    @Test func aMessageIdGoesInAtTheEndAndMovesNoOtherPart() {
+        var block = StateBlock(suppressions: 1, workflows: 1, distinct: [false])
+        block.append(cell(7), to: .metric(0))
+        block.setTraitText(Array(#"{"plan":"starter"}"#.utf8))
+        let before = [block.range(.metric(0)), block.range(block.traits)]
+        block.append(cell(1), to: block.recentMessages)
+        block.append(cell(2), to: block.recentMessages)
+        #expect([block.range(.metric(0)), block.range(block.traits)] == before)
+        #expect(block.range(block.recentMessages) == before[1].upperBound..<before[1].upperBound + 2)
+        #expect(block.withTraitText { String(decoding: $0, as: UTF8.self) } == #"{"plan":"starter"}"#)
     }
 
     @Test func keyedRecordsStayInKeyOrderAndGoWhenCleared() {
@@ -85,14 +97,14 @@ struct StateBlockTests {
 
     @Test func removingExpiredRecordsKeepsTheRestInOrderAndAppendsInTheirPlace() {
         var block = StateBlock(suppressions: 0, workflows: 0, distinct: [false])
-        for time: Int64 in [3, 1, 4, 1, 5] { block.append(cell(time), to: .recentMessages) }
+        for time: Int64 in [3, 1, 4, 1, 5] { block.append(cell(time), to: block.recentMessages) }
         block.append(cell(42), to: .metric(0))
-        block.removeAll(from: .recentMessages, where: { $0.first < 3 }, thenAppend: cell(9))
-        #expect(firsts(block, .recentMessages) == [3, 4, 5, 9])
-        block.removeAll(from: .recentMessages, where: { $0.first < 9 }, thenAppend: cell(10))
-        #expect(firsts(block, .recentMessages) == [9, 10])
-        block.removeAll(from: .recentMessages, where: { _ in false }, thenAppend: cell(11))
-        #expect(firsts(block, .recentMessages) == [9, 10, 11])
+        block.removeAll(from: block.recentMessages, where: { $0.first < 3 }, thenAppend: cell(9))
+        #expect(firsts(block, block.recentMessages) == [3, 4, 5, 9])
+        block.removeAll(from: block.recentMessages, where: { $0.first < 9 }, thenAppend: cell(10))
+        #expect(firsts(block, block.recentMessages) == [9, 10])
+        block.removeAll(from: block.recentMessages, where: { _ in false }, thenAppend: cell(11))
+        #expect(firsts(block, block.recentMessages) == [9, 10, 11])
         #expect(firsts(block, .metric(0)) == [42])
     }
 
