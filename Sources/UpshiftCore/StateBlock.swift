@@ -24,22 +24,25 @@ struct StateBlock: Sendable, Hashable {
         var second: Int64
     }
 
-    /// Which run of cells a record belongs to. Metric `i` is part `Part.metric(i)`.
+    /// Which run of cells a record belongs to. Metric `i` is part `Part.metric(i)`; the recent
+    /// message ids come last, after the metrics, and the block tells their part
+    /// (``recentMessages``).
     ///
-    /// After the metrics come the traits' packed text (its length, then its bytes) and then the
-    /// recent message ids, whose parts the block tells (``traits``, ``recentMessages``). A record
-    /// put into a part moves every part after it along: a message id goes in for every event, so
-    /// it goes in at the block's end and moves nothing else, and the traits, which an event
-    /// rarely reads, stay out of the way of the parts before them.
+    /// A record put into a part moves every part after it along. The traits, which only an
+    /// `identify` changes and few events read, come first, so that they never move: moving them
+    /// read and wrote memory that nothing else of the event needed in the cache. A message id
+    /// goes in for every event, at the block's end, and moves nothing.
     struct Part: Sendable, Hashable {
         let number: Int
 
-        static let sent = Part(number: 0)
-        static let suppressions = Part(number: 1)
-        static let workflows = Part(number: 2)
+        /// The traits' packed text: its length, then its bytes.
+        static let traits = Part(number: 0)
+        static let sent = Part(number: 1)
+        static let suppressions = Part(number: 2)
+        static let workflows = Part(number: 3)
         /// Each ratio trigger's limit as last read from the traits: a memo, no part of the value.
-        static let limits = Part(number: 3)
-        static func metric(_ index: Int) -> Part { Part(number: 4 + index) }
+        static let limits = Part(number: 4)
+        static func metric(_ index: Int) -> Part { Part(number: 5 + index) }
     }
 
     /// The first cells hold 32-bit counts: the number of parts, of suppressions and of workflows,
@@ -53,7 +56,7 @@ struct StateBlock: Sendable, Hashable {
     /// A block for `suppressions` suppressions and `workflows` workflows, and for the metrics in
     /// `distinct` (true for a distinct count): without records.
     init(suppressions: Int, workflows: Int, distinct: [Bool]) {
-        let parts = Part.metric(0).number + distinct.count + 2
+        let parts = Part.metric(0).number + distinct.count + 1
         let header = (Self.startsAt + parts + 1 + 3) / 4
         cells = Array(repeating: Cell(first: 0, second: 0), count: header)
         cells.withUnsafeMutableBytes { bytes in
@@ -71,17 +74,10 @@ struct StateBlock: Sendable, Hashable {
     private func count(at position: Int) -> Int { cells.withUnsafeBytes { Int($0.load(fromByteOffset: position * 4, as: UInt32.self)) } }
 
     /// How many metrics, suppressions and workflows the block is for.
-    var metricCount: Int { count(at: 0) - Part.metric(0).number - 2 }
-
-    /// The traits' part: the last but one.
-    var traits: Part { cells.withUnsafeBufferPointer(Self.traits) }
+    var metricCount: Int { count(at: 0) - Part.metric(0).number - 1 }
 
     /// The recent message ids' part: the last.
     var recentMessages: Part { cells.withUnsafeBufferPointer(Self.recentMessages) }
-
-    private static func traits(in cells: UnsafeBufferPointer<Cell>) -> Part {
-        Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 2)
-    }
 
     private static func recentMessages(in cells: UnsafeBufferPointer<Cell>) -> Part {
         Part(number: Int(UnsafeRawPointer(cells.baseAddress!).load(as: UInt32.self)) - 1)
@@ -124,18 +120,16 @@ struct StateBlock: Sendable, Hashable {
         set { cells[position] = newValue }
     }
 
-    /// A word of each cache line of the parts that events use (all but the traits, which sit
-    /// between the metrics and the message ids), summed: what ``StreamEngine`` reads of a
-    /// customer's block before handling their events, to have them in the cache. The reads are
-    /// independent of one another, so their misses overlap.
+    /// A word of the header and of each cache line of the parts that events use (all but the
+    /// traits), summed: what ``StreamEngine`` reads of a customer's block before handling their
+    /// events, to have them in the cache. The reads are independent of one another, so their
+    /// misses overlap.
     var hotLines: Int64 {
         cells.withUnsafeBufferPointer { cells in
-            let end = Self.range(Self.traits(in: cells), in: cells).lowerBound
+            let traits = Self.range(.traits, in: cells)
             var sum: Int64 = 0
-            for position in stride(from: 0, to: end, by: 4) { sum &+= cells[position].second }
-            for position in stride(from: Self.range(Self.recentMessages(in: cells), in: cells).lowerBound, to: cells.count, by: 4) {
-                sum &+= cells[position].second
-            }
+            for position in stride(from: 0, to: traits.lowerBound, by: 4) { sum &+= cells[position].second }
+            for position in stride(from: traits.upperBound, to: cells.count, by: 4) { sum &+= cells[position].second }
             return sum
         }
     }
@@ -299,7 +293,7 @@ struct StateBlock: Sendable, Hashable {
     /// Calls `body` with the traits' packed text, in place.
     func withTraitText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         cells.withUnsafeBufferPointer { cells in
-            let range = Self.range(Self.traits(in: cells), in: cells)
+            let range = Self.range(.traits, in: cells)
             guard !range.isEmpty else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
             let length = Int(cells[range.lowerBound].first)
             return body(UnsafeBufferPointer(start: UnsafeRawPointer(cells.baseAddress! + range.lowerBound + 1).assumingMemoryBound(to: UInt8.self), count: length))
@@ -308,10 +302,10 @@ struct StateBlock: Sendable, Hashable {
 
     /// Keeps `text` as the traits' packed text, zero-padded to whole cells.
     mutating func setTraitText(_ text: some Collection<UInt8>) {
-        guard !text.isEmpty else { return replace(traits, with: EmptyCollection()) }
+        guard !text.isEmpty else { return replace(.traits, with: EmptyCollection()) }
         let needed = 1 + (text.count + 15) / 16
-        if range(traits).count != needed { replace(traits, with: repeatElement(Cell(first: 0, second: 0), count: needed)) }
-        let start = range(traits).lowerBound
+        if range(.traits).count != needed { replace(.traits, with: repeatElement(Cell(first: 0, second: 0), count: needed)) }
+        let start = range(.traits).lowerBound
         cells.withUnsafeMutableBufferPointer { cells in
             cells[start] = Cell(first: Int64(text.count), second: 0)
             // The last cell zeroed first: its bytes past the text are padding.
