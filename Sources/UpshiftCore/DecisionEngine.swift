@@ -167,16 +167,21 @@ public struct DecisionEngine: Sendable {
 
     /// Fires every timer due at or before `now`, each at its own due time.
     public func fireTimers(upTo now: Timestamp, state: inout CustomerState) -> [Output] {
-        fire(upTo: now, state: &state).outputs
+        var outputs: [Output] = []
+        _ = fire(upTo: now, state: &state, into: &outputs)
+        return outputs
     }
 
-    /// As ``fireTimers(upTo:state:)``, also telling which treatment arms the customer entered and
+    /// As ``fireTimers(upTo:state:)``, appending the outputs to `outputs` (appending one list to
+    /// another would copy each output), and telling which treatment arms the customer entered and
     /// when the next timer is due.
-    func fire(upTo now: Timestamp, state: inout CustomerState) -> (outputs: [Output], entered: [ArmKey], nextTimer: Timestamp?) {
+    func fire(upTo now: Timestamp, state: inout CustomerState, into outputs: inout [Output]) -> (entered: [ArmKey], nextTimer: Timestamp?) {
         learnTraitFacts(&state)
         var context = Context(engine: self, decisionTime: now)
+        swap(&context.outputs, &outputs)
         let next = context.fireTimers(upTo: now, state: &state)
-        return (context.outputs, context.entered, next)
+        swap(&context.outputs, &outputs)
+        return (context.entered, next)
     }
 
     /// Works out what the rules read from the traits, if they changed since it was last done.
@@ -464,7 +469,7 @@ private struct Context {
             let digest = ReasonsDigest(active)
             if digest != memory.lastSuppression {
                 state[workflow: index].lastSuppression = digest
-                emit(makeOutput(.suppression, state, workflow, step: nil, variant: nil, at: time, id: .suppressedEntry(at: time))) { output in
+                emit(.suppression, state, workflow, step: nil, variant: nil, at: time, id: .suppressedEntry(at: time)) { output in
                     output.reasons = active
                     output.evidence = evidence.object
                 }
@@ -481,7 +486,7 @@ private struct Context {
             let digest = ReasonsDigest([reason])
             if memory.lastSuppression != digest {
                 state[workflow: index].lastSuppression = digest
-                emit(makeOutput(.suppression, state, workflow, step: nil, variant: variant, at: time, id: .pausedEntry(at: time))) { output in
+                emit(.suppression, state, workflow, step: nil, variant: variant, at: time, id: .pausedEntry(at: time)) { output in
                     output.reasons = [reason]
                     output.evidence = evidence.object
                 }
@@ -491,7 +496,7 @@ private struct Context {
         state.enter(workflow: index, at: time, holdout: heldOut, variant: variant)
         let entry = state[workflow: index].entries
         if heldOut {
-            emit(makeOutput(.holdout, state, workflow, step: nil, variant: nil, at: time, id: .holdout(entry: entry))) { output in
+            emit(.holdout, state, workflow, step: nil, variant: nil, at: time, id: .holdout(entry: entry)) { output in
                 output.evidence = evidence.object
             }
             return
@@ -516,11 +521,8 @@ private struct Context {
                 assignment.attributed & (1 << UInt64(position)) == 0
             else { continue }
             state[workflow: index].markAttributed(position)
-            var output = outcome(.conversion, named: conversion.name, event: name, workflow: index, assignment, at: time, state)
-            if let path = conversion.revenue, let revenue = properties.value(at: path)?.number {
-                output.evidence["revenue"] = .number(revenue)
-            }
-            outputs.append(output)
+            let revenue = conversion.revenue.flatMap { properties.value(at: $0)?.number }
+            emitOutcome(.conversion, named: conversion.name, event: name, workflow: index, assignment, at: time, state, revenue: revenue)
         }
         for index in routes.guardrails {
             let guardrail = program.guardrails[index]
@@ -532,27 +534,29 @@ private struct Context {
                     guard let precedent = state.precedents[after], precedent >= assignment.time, time <= precedent + guardrail.within else { continue }
                 }
                 state[workflow: workflow].markAttributed(32 + index)
-                outputs.append(outcome(.guardrail, named: guardrail.name, event: name, workflow: workflow, assignment, at: time, state))
+                emitOutcome(.guardrail, named: guardrail.name, event: name, workflow: workflow, assignment, at: time, state)
             }
         }
         if routes.isPrecedent { state.precedents[name] = time }
     }
 
-    func outcome(
+    /// Adds a conversion or guardrail output for the assignment; `revenue`, when given, goes into
+    /// its evidence last.
+    mutating func emitOutcome(
         _ kind: Output.Kind, named name: String, event: String, workflow index: Int, _ assignment: WorkflowMemory.Assignment,
-        at time: Timestamp, _ state: CustomerState
-    ) -> Output {
-        let workflow = program.workflows[index]
-        var output = makeOutput(
-            kind, state, workflow, step: nil, variant: assignment.variant, at: time, id: .outcome(kind, entry: assignment.entry, name: name))
-        output.reasons = [name]
-        output.evidence = [
-            "arm": .string(assignment.holdout ? "holdout" : "treatment"),
-            "event": .string(event),
-            "assigned_at": .string(assignment.time.description),
-            "seconds_to_outcome": .number(Double((time - assignment.time).milliseconds) / 1000),
-        ]
-        return output
+        at time: Timestamp, _ state: CustomerState, revenue: Double? = nil
+    ) {
+        emit(kind, state, program.workflows[index], step: nil, variant: assignment.variant, at: time, id: .outcome(kind, entry: assignment.entry, name: name)) {
+            output in
+            output.reasons = [name]
+            output.evidence = [
+                "arm": .string(assignment.holdout ? "holdout" : "treatment"),
+                "event": .string(event),
+                "assigned_at": .string(assignment.time.description),
+                "seconds_to_outcome": .number(Double((time - assignment.time).milliseconds) / 1000),
+            ]
+            if let revenue { output.evidence["revenue"] = .number(revenue) }
+        }
     }
 
     func variant(_ workflow: Workflow, _ customerID: String) -> String? {
@@ -623,7 +627,7 @@ private struct Context {
             case .send(let channel, let template, let offer):
                 let active = activeSuppressions(workflow, at: time, state)
                 if !active.isEmpty {
-                    emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
+                    emit(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
                         output.reasons = active
                         output.channel = channel
                         output.evidence = run.evidence
@@ -643,7 +647,7 @@ private struct Context {
                     skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state: &state)
                     continue
                 }
-                emit(makeOutput(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
+                emit(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
                     output.channel = channel
                     output.template = template
                     output.offer = offer
@@ -652,7 +656,7 @@ private struct Context {
                 recordSent(channel, at: time, state: &state)
                 run.position += 1
             case .task(let queue, let template):
-                emit(makeOutput(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
+                emit(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
                     output.queue = queue
                     output.template = template
                     output.evidence = run.evidence
@@ -677,7 +681,7 @@ private struct Context {
 
     mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        emit(makeOutput(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label))) { output in
+        emit(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
             output.channel = channel
             output.reasons = [reason]
             output.evidence = run.evidence
@@ -689,7 +693,7 @@ private struct Context {
 
     mutating func end(_ run: Run, reason: String, at time: Timestamp, state: inout CustomerState) {
         let workflow = program.workflows[run.workflow]
-        emit(makeOutput(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: .exit(entry: run.entry))) { output in
+        emit(.exit, state, workflow, step: nil, variant: run.variant, at: time, id: .exit(entry: run.entry)) { output in
             output.reasons = [reason]
         }
         state.run = nil
@@ -745,27 +749,30 @@ private struct Context {
         state.block.removeAll(from: .sent) { $0.first <= horizon }
     }
 
-    /// Adds an output, its details filled in place: a local output appended would be copied
-    /// whole, every string of it retained.
-    mutating func emit(_ output: consuming Output, _ details: (inout Output) -> Void) {
-        outputs.append(output)
-        details(&outputs[outputs.count - 1])
-    }
-
-    func makeOutput(_ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: DecisionKey) -> Output {
+    /// Adds an output of `kind` for `workflow`, made in the list and filled in there, `details`
+    /// last. An output made apart and then appended was copied whole on the way (every string of
+    /// it retained, then released), even when passed as `consuming`.
+    mutating func emit(
+        _ kind: Output.Kind, _ state: CustomerState, _ workflow: Workflow, step: String?, variant: String?, at time: Timestamp, id: DecisionKey,
+        _ details: (inout Output) -> Void
+    ) {
         var hasher = StableHasher()
         hasher.combine(state.customerID)
         hasher.combine(workflow.id)
         hasher.combine(decimal: Int64(workflow.version))
         hasher.combine(kind.rawValue)
         id.combine(into: &hasher)
-        let decisionID = StableHash.hex(hasher.value)
-        var output = Output(kind: kind, decisionID: decisionID, customerID: state.customerID, eventTime: time, decisionTime: max(decisionTime, time))
+        outputs.append(
+            Output(kind: kind, decisionID: StableHash.hex(hasher.value), customerID: state.customerID, eventTime: time, decisionTime: max(decisionTime, time)))
+        Self.fill(&outputs[outputs.count - 1], workflow, step: step, variant: variant, details)
+    }
+
+    private static func fill(_ output: inout Output, _ workflow: Workflow, step: String?, variant: String?, _ details: (inout Output) -> Void) {
         output.workflowID = workflow.id
         output.workflowVersion = workflow.version
         output.step = step
         output.variant = variant
-        return output
+        details(&output)
     }
 }
 

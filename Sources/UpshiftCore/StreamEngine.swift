@@ -108,7 +108,7 @@ public struct StreamEngine: Sendable {
         var result = engine.process(event, at: event.timestamp, state: &customers[slot].state)
         if result.disposition != .duplicate { markChanged(slot) }
         schedule(slot, result.nextTimer)
-        if monitor.isActive { watch(entered: result.entered, result.outputs, pausingInto: &result.outputs) }
+        if monitor.isActive { watch(entered: result.entered, outputsFrom: 0, in: &result.outputs) }
         if !fired.isEmpty { result.outputs = result.outputs.isEmpty ? fired : fired + result.outputs }
         return result
     }
@@ -198,11 +198,11 @@ public struct StreamEngine: Sendable {
             guard customers[next.slot].held, customers[next.slot].due == next.due, customers[next.slot].state.customerID == next.customerID
             else { continue }
             let engine = self.engine
-            let (fired, entered, nextTimer) = engine.fire(upTo: next.due, state: &customers[next.slot].state)
+            let start = outputs.count
+            let (entered, nextTimer) = engine.fire(upTo: next.due, state: &customers[next.slot].state, into: &outputs)
             markChanged(next.slot)
             schedule(next.slot, nextTimer)
-            if outputs.isEmpty { outputs = fired } else { outputs += fired }
-            if monitor.isActive { watch(entered: entered, fired, pausingInto: &outputs) }
+            if monitor.isActive { watch(entered: entered, outputsFrom: start, in: &outputs) }
         }
         return outputs
     }
@@ -227,13 +227,14 @@ public struct StreamEngine: Sendable {
         return true
     }
 
-    /// Counts the treatment assignments a step made and the guardrail events it attributed, and
-    /// pauses an arm whose rate goes over its bound, appending the pause to `pauses` as an output.
-    /// Most events decide nothing: then nothing is appended, not even an empty list.
-    private mutating func watch(entered: [ArmKey], _ outputs: [Output], pausingInto pauses: inout [Output]) {
+    /// Counts the treatment assignments a step made and the guardrail events it attributed (its
+    /// outputs are those from `start` on), and pauses an arm whose rate goes over its bound,
+    /// appending the pause to the outputs.
+    private mutating func watch(entered: [ArmKey], outputsFrom start: Int, in outputs: inout [Output]) {
         for key in entered { monitor.assign(key) }
-        // By index: `for output in outputs` would copy each output to test its kind.
-        for position in outputs.indices where outputs[position].kind == .guardrail {
+        // By index, over the step's outputs only: `for output in outputs` would copy each output
+        // to test its kind.
+        for position in start..<outputs.count where outputs[position].kind == .guardrail {
             let output = outputs[position]
             guard let (pause, rate, sample) = monitor.observe(output), apply(pause) else { continue }
             let decisionID = StableHash.hex(StableHash.of([pause.key.description, pause.guardrail, String(pause.bound), String(pause.minimumSample), "pause"]))
@@ -246,7 +247,7 @@ public struct StreamEngine: Sendable {
                 "rate": .number(rate), "sample": .number(Double(sample)), "pause_above": .number(pause.bound),
                 "minimum_sample": .number(Double(pause.minimumSample)),
             ]
-            pauses.append(record)
+            outputs.append(record)
         }
     }
 
