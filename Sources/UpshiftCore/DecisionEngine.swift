@@ -375,7 +375,8 @@ private struct Context {
         let callerTime = decisionTime
         decisionTime = due
         defer { decisionTime = callerTime }
-        if var run = state.run, let waiting = run.waiting, waiting.due == due {
+        // Taken out of the state to be changed: see ``advance(at:state:)``.
+        if let waiting = state.run?.waiting, waiting.due == due, var run = state.run.take() {
             run.waiting = nil
             if case .event(_, _, let timeoutPosition) = waiting { run.position = timeoutPosition }
             state.run = run
@@ -612,9 +613,15 @@ private struct Context {
 
     // MARK: Running steps
 
-    /// Executes the run's instructions from its position until it waits or ends.
+    /// Executes the run's instructions from its position until it waits or ends. The run is
+    /// taken out of the state while it moves, so that its fields are written in place: left in
+    /// the state too, they were shared, and every step copied them into a new block.
     mutating func advance(at time: Timestamp, state: inout CustomerState) {
-        while var run = state.run, run.waiting == nil {
+        while var run = state.run.take() {
+            guard run.waiting == nil else {
+                state.run = run
+                return
+            }
             let workflow = program.workflows[run.workflow]
             if !engine.paused.isEmpty, let guardrail = engine.paused[ArmKey(workflow: workflow.id, version: workflow.version, arm: run.variant ?? "treatment")] {
                 return end(run, reason: "paused: \(guardrail)", at: time, state: &state)
@@ -635,25 +642,22 @@ private struct Context {
                     return end(run, reason: "suppressed", at: time, state: &state)
                 }
                 if let blocked = blockedReason(channel, state) {
-                    skip(run, instruction, channel: channel, reason: blocked, at: time, state: &state)
-                    continue
-                }
-                if let resume = quietHoursEnd(channel, at: time, state) {
+                    skip(run, instruction, channel: channel, reason: blocked, at: time, state)
+                } else if let resume = quietHoursEnd(channel, at: time, state) {
                     run.waiting = .until(resume)
                     state.run = run
                     return
+                } else if let cap = capReached(channel, at: time, state) {
+                    skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state)
+                } else {
+                    emit(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
+                        output.channel = channel
+                        output.template = template
+                        output.offer = offer
+                        output.evidence = run.evidence
+                    }
+                    recordSent(channel, at: time, state: &state)
                 }
-                if let cap = capReached(channel, at: time, state) {
-                    skip(run, instruction, channel: channel, reason: "cap:\(cap)", at: time, state: &state)
-                    continue
-                }
-                emit(.offer, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
-                    output.channel = channel
-                    output.template = template
-                    output.offer = offer
-                    output.evidence = run.evidence
-                }
-                recordSent(channel, at: time, state: &state)
                 run.position += 1
             case .task(let queue, let template):
                 emit(.task, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
@@ -679,16 +683,14 @@ private struct Context {
         }
     }
 
-    mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, state: inout CustomerState) {
+    /// Reports a send step skipped, and why; the caller moves the run past it.
+    mutating func skip(_ run: Run, _ instruction: Instruction, channel: Channel, reason: String, at time: Timestamp, _ state: CustomerState) {
         let workflow = program.workflows[run.workflow]
         emit(.suppression, state, workflow, step: instruction.label, variant: run.variant, at: time, id: .step(entry: run.entry, label: instruction.label)) { output in
             output.channel = channel
             output.reasons = [reason]
             output.evidence = run.evidence
         }
-        var next = run
-        next.position += 1
-        state.run = next
     }
 
     mutating func end(_ run: Run, reason: String, at time: Timestamp, state: inout CustomerState) {
