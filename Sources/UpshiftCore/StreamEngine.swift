@@ -160,7 +160,7 @@ public struct StreamEngine: Sendable {
             guard let slot = index.firstSlot(hash: hash) else { continue }
             sum &+= customers[slot].state.customerID.utf8.count
             // The slot's last field too: a slot spans two cache lines, and the trait facts that
-            // every event checks sit in the second.
+            // every event checks reach into the second.
             sum &+= customers[slot].held ? 1 : 0
             sum &+= Int(truncatingIfNeeded: customers[slot].state.block.hotLines)
         }
