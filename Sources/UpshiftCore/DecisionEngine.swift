@@ -191,8 +191,8 @@ public struct DecisionEngine: Sendable {
 
     /// Works out the facts and the billing anchors from traits that `trait` reads.
     func learnTraitFacts(_ state: inout CustomerState, from trait: ([String]) -> JSONValue?) {
-        state.traitFacts.value = TraitFacts(program: program, trait: trait)
-        state.billingAnchors.value = BillingAnchors(program: program, trait: trait)
+        state.traitFacts.value = TraitFacts(suppressions: program.suppressions, workflows: program.workflows, trait: trait)
+        state.billingAnchors.value = BillingAnchors(metrics: program.metrics, trait: trait)
     }
 
     /// What the rules read from the traits: as last worked out, or worked out now when the
@@ -200,7 +200,7 @@ public struct DecisionEngine: Sendable {
     func traitFacts(_ state: CustomerState) -> TraitFacts {
         // Not `??`: its autoclosure would take a copy of the whole state on every call.
         if let known = state.traitFacts.value { return known }
-        return TraitFacts(program: program, trait: state.traitReader)
+        return TraitFacts(suppressions: program.suppressions, workflows: program.workflows, trait: state.traitReader)
     }
 
     /// When this customer's next timer is due, if one is pending.
@@ -341,7 +341,7 @@ private struct Context {
     func anchor(_ metric: DecisionEngine.Metric, _ index: Int, _ state: CustomerState) -> Timestamp? {
         guard metric.isBilling else { return nil }
         if let known = state.billingAnchors.value { return known[index] }
-        return BillingAnchors(program: program, trait: state.traitReader)?[index]
+        return BillingAnchors(metrics: program.metrics, trait: state.traitReader)?[index]
     }
 
     mutating func scheduleDateTriggers(_ state: inout CustomerState, at time: Timestamp, trait: ([String]) -> JSONValue?) {

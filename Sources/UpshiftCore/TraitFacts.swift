@@ -20,14 +20,17 @@ struct TraitFacts: Sendable, Hashable {
     /// traits every time.
     static let capacity = UInt64.bitWidth
 
+    /// Given the program's lists, not the program: a program passed from where the engine keeps
+    /// it was copied whole for the call, each of its lists retained and then released.
+    ///
     /// - Parameter trait: the value at a path of trait names, as ``CustomerState/trait(_:)``
     ///   reads it. An `identify` passes a reader of the traits it has just merged, which need not
     ///   be read back from the state.
-    init(program: Program, trait: ([String]) -> JSONValue?) {
-        for index in program.suppressions.indices.prefix(Self.capacity) where program.suppressions[index].holds(forTrait: trait) {
+    init(suppressions definitions: [SuppressionDefinition], workflows: [Workflow], trait: ([String]) -> JSONValue?) {
+        for index in definitions.indices.prefix(Self.capacity) where definitions[index].holds(forTrait: trait) {
             suppressions |= 1 << UInt64(index)
         }
-        for index in program.workflows.indices.prefix(Self.capacity) where Self.traitConditionsHold(program.workflows[index], trait) {
+        for index in workflows.indices.prefix(Self.capacity) where Self.traitConditionsHold(workflows[index], trait) {
             eligible |= 1 << UInt64(index)
         }
         let optOuts = trait(Self.unsubscribedPath)?.object
@@ -105,10 +108,11 @@ extension Channel {
 struct BillingAnchors: Sendable, Hashable {
     private var dates: [Timestamp?]
 
-    /// Nil when no metric of the program has a billing window.
-    init?(program: Program, trait: ([String]) -> JSONValue?) {
-        guard program.metrics.contains(where: { if case .billingPeriod = $0.window { true } else { false } }) else { return nil }
-        dates = program.metrics.map { metric in
+    /// Nil when no metric has a billing window. Given the program's metrics, as ``TraitFacts`` is
+    /// given its lists.
+    init?(metrics: [MetricDefinition], trait: ([String]) -> JSONValue?) {
+        guard metrics.contains(where: { if case .billingPeriod = $0.window { true } else { false } }) else { return nil }
+        dates = metrics.map { metric in
             guard case .billingPeriod(let path) = metric.window, let text = trait(path)?.string else { return nil }
             return ISO8601.parse(text)
         }
